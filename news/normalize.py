@@ -1,0 +1,76 @@
+"""Arabic text normalisation for matching, URL canonicalisation and content hashes (pure).
+
+Normalised text is for comparing and indexing only; it is never shown to users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# Harakat, Quranic annotation marks, superscript alef, and tatweel.
+_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+_CHAR_MAP = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ة": "ه",
+        "ؤ": "و",
+        "ئ": "ي",
+        "ک": "ك",
+        "ی": "ي",
+        **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
+        **{chr(0x06F0 + d): str(d) for d in range(10)},  # Persian digits
+    }
+)
+_WORD = re.compile(r"\w+")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_arabic(text: str) -> str:
+    """Fold an Arabic text for matching: NFKC, no diacritics/tatweel, one alef/yeh/heh form, ASCII digits, lower."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _DIACRITICS.sub("", text)
+    text = text.translate(_CHAR_MAP).lower()
+    return _SPACE.sub(" ", text).strip()
+
+
+def words(text: str) -> list[str]:
+    """Normalised word tokens of a text (no stemming, no stop-word removal)."""
+    return _WORD.findall(normalize_arabic(text))
+
+
+_TRACKING_PARAMS = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|yclid|_ga|ref|ref_src|cmpid|ocid|at_\w+)$",
+    re.IGNORECASE,
+)
+
+
+def canonical_url(url: str) -> str:
+    """A canonical form of an article URL: lower-case scheme/host, no fragment, no tracking parameters."""
+    url = url.strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not host:
+        return url
+    netloc = host
+    if parts.port and not (scheme == "http" and parts.port == 80 or scheme == "https" and parts.port == 443):
+        netloc = f"{host}:{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
+    )
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def content_hash(text: str) -> str:
+    """A stable hash of a text's normalised words (same words, same hash, whatever the spacing or diacritics)."""
+    return hashlib.sha256(" ".join(words(text)).encode()).hexdigest()
