@@ -1,0 +1,194 @@
+"""Stories, articles (stored once) and entries (each outlet's sighting of an article)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.db import Base, utcnow
+from storage.feeds import Feed
+
+
+class Story(Base):
+    """One event, reported by one or many outlets."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoryTopic(Base):
+    """A topic key (see news.topics) a story is about; indexed so matching never scans follows."""
+
+    __tablename__ = "story_topics"
+
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True)
+    topic_key: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class Article(Base):
+    """A cleaned article text, stored once however many outlets carry it."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str | None] = mapped_column(String(2048), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Entry(Base):
+    """One feed's item, pointing at the article it carries; unique per feed and key (Miniflux's feed_id+hash)."""
+
+    __tablename__ = "entries"
+    __table_args__ = (UniqueConstraint("feed_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(512))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    published_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+Index("ix_stories_published_id", Story.published_at, Story.id)
+
+
+@dataclass(frozen=True)
+class Source:
+    """An outlet that carried a story, with its link."""
+
+    name: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """What readers see of a story."""
+
+    id: int
+    title: str
+    digest: str
+    published_at: datetime
+    sources: tuple[Source, ...]
+
+
+async def known_keys(session: AsyncSession, feed_id: int, keys: Iterable[str]) -> set[str]:
+    """Which of these entry keys the feed already has."""
+    keys = list(keys)
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        stmt = select(Entry.key).where(Entry.feed_id == feed_id, Entry.key.in_(chunk))
+        found.update((await session.scalars(stmt)).all())
+    return found
+
+
+async def find_article(session: AsyncSession, content_hash: str, url: str | None) -> Article | None:
+    """The stored article with this text, or at this canonical URL."""
+    article = await session.scalar(select(Article).where(Article.content_hash == content_hash))
+    if article is None and url:
+        article = await session.scalar(select(Article).where(Article.url == url).limit(1))
+    return article
+
+
+async def story_topics(session: AsyncSession, story_id: int) -> set[str]:
+    """The topic keys of a story."""
+    stmt = select(StoryTopic.topic_key).where(StoryTopic.story_id == story_id)
+    return set((await session.scalars(stmt)).all())
+
+
+async def add_topics(session: AsyncSession, story_id: int, keys: Iterable[str]) -> set[str]:
+    """Attach topic keys to a story; returns those that were new."""
+    new = set(keys) - await story_topics(session, story_id)
+    session.add_all(StoryTopic(story_id=story_id, topic_key=key) for key in sorted(new))
+    await session.flush()
+    return new
+
+
+async def story_sources(session: AsyncSession, story_ids: Sequence[int]) -> dict[int, tuple[Source, ...]]:
+    """The outlets of each story, in the order they carried it."""
+    if not story_ids:
+        return {}
+    stmt = (
+        select(Article.story_id, Feed.name, Feed.title, Feed.url, Entry.url)
+        .join(Entry, Entry.article_id == Article.id)
+        .join(Feed, Feed.id == Entry.feed_id)
+        .where(Article.story_id.in_(story_ids))
+        .order_by(Entry.created_at, Entry.id)
+    )
+    result: dict[int, list[Source]] = {}
+    seen: set[tuple[int, str]] = set()
+    for story_id, name, title, feed_url, url in (await session.execute(stmt)).all():
+        label = name or title or feed_url.split("/")[2]
+        if (story_id, label) in seen:
+            continue
+        seen.add((story_id, label))
+        result.setdefault(story_id, []).append(Source(label, url))
+    return {story_id: tuple(sources) for story_id, sources in result.items()}
+
+
+async def views(session: AsyncSession, stories: Sequence[Story]) -> list[StoryView]:
+    """Stories with their sources, ready to render."""
+    sources = await story_sources(session, [story.id for story in stories])
+    return [
+        StoryView(story.id, story.title, story.digest, story.published_at, sources.get(story.id, ()))
+        for story in stories
+    ]
+
+
+async def latest(session: AsyncSession, topic_keys: Iterable[str] | None = None, limit: int = 5) -> list[StoryView]:
+    """The most recent stories, optionally only those on some topics."""
+    stmt = select(Story).order_by(Story.published_at.desc(), Story.id.desc()).limit(limit)
+    if topic_keys is not None:
+        keys = list(topic_keys)
+        if not keys:
+            return []
+        on_topic = select(StoryTopic.story_id).where(StoryTopic.topic_key.in_(keys))
+        stmt = stmt.where(Story.id.in_(on_topic))
+    return await views(session, list((await session.scalars(stmt)).all()))
+
+
+async def get_views(session: AsyncSession, story_ids: Sequence[int]) -> dict[int, StoryView]:
+    """Views of the given stories, by id."""
+    if not story_ids:
+        return {}
+    stories = (await session.scalars(select(Story).where(Story.id.in_(story_ids)))).all()
+    return {view.id: view for view in await views(session, list(stories))}
+
+
+async def recent_articles(session: AsyncSession, since: datetime) -> list[tuple[int, int, str, str, datetime]]:
+    """(article id, story id, title, text, published) of articles stored since a time, oldest first."""
+    stmt = (
+        select(Article.id, Article.story_id, Article.title, Article.text, Article.published_at)
+        .where(Article.created_at >= since)
+        .order_by(Article.id)
+    )
+    return [tuple(row) for row in (await session.execute(stmt)).all()]  # type: ignore[misc]
+
+
+async def count_stories_since(session: AsyncSession, since: datetime) -> int:
+    """How many stories were created since a time."""
+    return int(await session.scalar(select(func.count()).select_from(Story).where(Story.created_at >= since)) or 0)
+
+
+async def entries_since_by_feed(session: AsyncSession, since: datetime) -> dict[int, int]:
+    """How many new entries each feed gave since a time."""
+    stmt = select(Entry.feed_id, func.count()).where(Entry.created_at >= since).group_by(Entry.feed_id)
+    return {feed_id: count for feed_id, count in (await session.execute(stmt)).all()}

@@ -1,0 +1,124 @@
+"""Subscribers (chats) and the topics they follow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.db import Base, utcnow
+
+
+class Subscriber(Base):
+    """A chat (private, group or channel) that talks to the bot."""
+
+    __tablename__ = "subscribers"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_type: Mapped[str] = mapped_column(String(20), default="private")
+    language: Mapped[str] = mapped_column(String(8), default="ar")
+    active: Mapped[bool] = mapped_column(default=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(16), default="instant")
+    thread_id: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Follow(Base):
+    """A chat following a topic (a canonical key from news.topics)."""
+
+    __tablename__ = "follows"
+    __table_args__ = (UniqueConstraint("chat_id", "topic_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("subscribers.chat_id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    topic_key: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+async def touch(session: AsyncSession, chat_id: int, *, chat_type: str, language: str | None) -> Subscriber:
+    """Create or refresh a chat's row; a chat that writes to the bot is active again."""
+    subscriber = await session.get(Subscriber, chat_id)
+    lang = "en" if (language or "").lower().startswith("en") else "ar"
+    if subscriber is None:
+        subscriber = Subscriber(chat_id=chat_id, chat_type=chat_type, language=lang)
+        session.add(subscriber)
+    else:
+        subscriber.active = True
+        subscriber.chat_type = chat_type
+        if language:
+            subscriber.language = lang
+        subscriber.updated_at = utcnow()
+    await session.flush()
+    return subscriber
+
+
+async def follow(session: AsyncSession, chat_id: int, topic_key: str) -> bool:
+    """Follow a topic; False when the chat already follows it."""
+    exists = await session.scalar(select(Follow.id).where(Follow.chat_id == chat_id, Follow.topic_key == topic_key))
+    if exists is not None:
+        return False
+    session.add(Follow(chat_id=chat_id, topic_key=topic_key))
+    await session.flush()
+    return True
+
+
+async def unfollow(session: AsyncSession, chat_id: int, topic_key: str) -> bool:
+    """Stop following a topic; False when the chat did not follow it."""
+    result = await session.execute(delete(Follow).where(Follow.chat_id == chat_id, Follow.topic_key == topic_key))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def topics_of(session: AsyncSession, chat_id: int) -> list[str]:
+    """The topic keys a chat follows, oldest first."""
+    stmt = select(Follow.topic_key).where(Follow.chat_id == chat_id).order_by(Follow.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def followers_of(session: AsyncSession, topic_keys: Iterable[str]) -> list[int]:
+    """Active chats following any of these topic keys (one indexed lookup, no scan of follows)."""
+    keys = list(topic_keys)
+    if not keys:
+        return []
+    stmt = (
+        select(Follow.chat_id)
+        .join(Subscriber, Subscriber.chat_id == Follow.chat_id)
+        .where(Follow.topic_key.in_(keys), Subscriber.active.is_(True))
+        .distinct()
+    )
+    return sorted((await session.scalars(stmt)).all())
+
+
+async def deactivate(session: AsyncSession, chat_id: int) -> None:
+    """Mark a chat inactive (it blocked the bot, left, or no longer exists)."""
+    await session.execute(
+        update(Subscriber).where(Subscriber.chat_id == chat_id).values(active=False, updated_at=utcnow())
+    )
+
+
+async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
+    """Move a group that became a supergroup to its new chat id (follows and deliveries follow on update)."""
+    if await session.get(Subscriber, new_id) is not None:
+        await session.execute(delete(Subscriber).where(Subscriber.chat_id == old_id))
+        return
+    await session.execute(update(Subscriber).where(Subscriber.chat_id == old_id).values(chat_id=new_id))
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    """Active and inactive chats, and follows."""
+    rows = await session.execute(select(Subscriber.active, func.count()).group_by(Subscriber.active))
+    by_state = {bool(active): count for active, count in rows.all()}
+    follows = await session.scalar(select(func.count()).select_from(Follow))
+    return {"active": by_state.get(True, 0), "inactive": by_state.get(False, 0), "follows": int(follows or 0)}
+
+
+async def popular_topics(session: AsyncSession, limit: int = 5) -> list[str]:
+    """The most followed topic keys."""
+    stmt = select(Follow.topic_key).group_by(Follow.topic_key).order_by(func.count().desc()).limit(limit)
+    return list((await session.scalars(stmt)).all())
