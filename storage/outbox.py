@@ -55,7 +55,8 @@ class Claimed:
 
 async def enqueue(session: AsyncSession, story_id: int, chat_ids: Iterable[int]) -> int:
     """Queue a story for chats; a chat already queued for it is skipped by the unique key. Returns rows added."""
-    rows = [{"chat_id": chat_id, "story_id": story_id, "status": PENDING, "created_at": utcnow()} for chat_id in chat_ids]
+    now = utcnow()
+    rows = [{"chat_id": chat_id, "story_id": story_id, "status": PENDING, "created_at": now} for chat_id in chat_ids]
     if not rows:
         return 0
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
