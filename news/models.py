@@ -54,4 +54,23 @@ class Article:
     published: datetime  # UTC
     content_hash: str
     digest: str  # short Arabic digest, verbatim sentences
-    entities: frozenset[str] = frozenset()  # salient gazetteer entity ids
+    topic_keys: frozenset[str] = frozenset()  # canonical topic keys (news.topics) the article is about
+
+
+@dataclass(frozen=True)
+class Source:
+    """An outlet that carried a story, with its link."""
+
+    name: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """What readers see of a story."""
+
+    id: int
+    title: str
+    digest: str
+    published_at: datetime
+    sources: tuple[Source, ...]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from news.models import Source, StoryView
 from storage.db import Base, utcnow
 from storage.feeds import Feed
 
@@ -68,25 +68,6 @@ class Entry(Base):
 
 
 Index("ix_stories_published_id", Story.published_at, Story.id)
-
-
-@dataclass(frozen=True)
-class Source:
-    """An outlet that carried a story, with its link."""
-
-    name: str
-    url: str | None
-
-
-@dataclass(frozen=True)
-class StoryView:
-    """What readers see of a story."""
-
-    id: int
-    title: str
-    digest: str
-    published_at: datetime
-    sources: tuple[Source, ...]
 
 
 async def known_keys(session: AsyncSession, feed_id: int, keys: Iterable[str]) -> set[str]:

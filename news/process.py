@@ -1,0 +1,58 @@
+"""Turn a parsed feed item into a clean, summarised, topic-tagged article (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from news.extract import clean_text
+from news.models import Article, FeedItem
+from news.normalize import canonical_url, content_hash
+from news.summarize import summarize
+from news.topics import story_topic_keys
+
+
+def item_key(item: FeedItem) -> str:
+    """A stable key for an item within its feed: guid, else canonical URL, else a hash of its text."""
+    if item.guid and item.guid.strip():
+        return item.guid.strip()[:512]
+    if item.url:
+        return canonical_url(item.url)[:512]
+    return "sha256:" + content_hash(f"{item.title}\n{item.summary}\n{item.content}")
+
+
+def published_at(item: FeedItem, fetched_at: datetime) -> datetime:
+    """The item's UTC publication time; the fetch time when it is missing or in the future."""
+    if item.published is None or item.published > fetched_at:
+        return fetched_at
+    return item.published
+
+
+def best_text(item: FeedItem, full_text: str | None = None) -> str:
+    """The fullest text we have for an item: an extracted page, else the feed's content, else its summary."""
+    for text in (full_text, item.content, item.summary):
+        if text and text.strip():
+            return text
+    return ""
+
+
+def build_article(
+    item: FeedItem, *, fetched_at: datetime, max_words: int = 60, full_text: str | None = None
+) -> Article | None:
+    """A stored-ready article from a feed item, or None when it has neither title nor text."""
+    title = " ".join(item.title.split())
+    text = clean_text(best_text(item, full_text))
+    if not title and not text:
+        return None
+    if not title:
+        title = " ".join(text.split()[:12])
+    url = canonical_url(item.url) if item.url else None
+    return Article(
+        key=item_key(item),
+        url=url,
+        title=title,
+        text=text,
+        published=published_at(item, fetched_at),
+        content_hash=content_hash(text or title),
+        digest=summarize(title, text, max_words=max_words) or title,
+        topic_keys=frozenset(story_topic_keys(title, text)),
+    )
