@@ -19,6 +19,7 @@ class FetchResult:
     not_modified: bool = False
     error: str | None = None  # human reason when the fetch failed
     retry_after: float | None = None
+    final_url: str | None = None  # where redirects ended; `url` stays the requested URL
 
 
 @dataclass(frozen=True)
