@@ -1,0 +1,44 @@
+"""Admin commands: /feeds (feed health) and /stats."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from telegram import Update
+
+from handlers.context import Context, language
+from handlers.texts import t
+from storage.db import utcnow
+from storage.reports import feeds_report, stats_report
+
+
+def is_admin(update: Update, context: Context) -> bool:
+    """Whether the user is listed in ADMIN_IDS."""
+    user = update.effective_user
+    return user is not None and user.id in context.bot_data.config.admin_ids
+
+
+async def feeds(update: Update, context: Context) -> None:
+    """Each feed with status, last success, articles in the last 24 h and last error."""
+    message = update.effective_message
+    if message is None:
+        return
+    if not is_admin(update, context):
+        await message.reply_text(t("admins_only", language(update)))
+        return
+    async with context.bot_data.db() as session:
+        lines = await feeds_report(session, since=utcnow() - timedelta(hours=24))
+    await message.reply_text("<pre>" + "\n".join(lines)[:3900] + "</pre>")
+
+
+async def stats(update: Update, context: Context) -> None:
+    """Subscribers, follows, stories today and deliveries by status."""
+    message = update.effective_message
+    if message is None:
+        return
+    if not is_admin(update, context):
+        await message.reply_text(t("admins_only", language(update)))
+        return
+    async with context.bot_data.db() as session:
+        lines = await stats_report(session, since=utcnow() - timedelta(hours=24))
+    await message.reply_text("<pre>" + "\n".join(lines) + "</pre>")

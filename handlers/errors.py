@@ -1,0 +1,26 @@
+"""The one error handler: log first, then apologise politely; never re-raise."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import Forbidden, TelegramError
+
+from handlers.context import Context, language
+from handlers.texts import t
+
+log = logging.getLogger(__name__)
+
+
+async def error_handler(update: object, context: Context) -> None:
+    """Log the error before anything else, so it is seen even if replying fails too."""
+    log.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_message is None:
+        return
+    if isinstance(context.error, Forbidden):
+        return
+    try:
+        await update.effective_message.reply_text(t("error", language(update)))
+    except TelegramError:
+        log.warning("could not send the apology either", exc_info=True)

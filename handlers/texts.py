@@ -1,0 +1,127 @@
+"""Every user-facing sentence, Arabic first, English for users whose Telegram language is English."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "welcome": {
+        "ar": (
+            "أهلاً بك في <b>خلاصة</b> 📰\n"
+            "أتابع مواقع الأخبار العربية وأرسل لك خلاصة قصيرة لكل خبر، بجمل منقولة حرفياً من مصادرها، "
+            "مع روابط المصادر.\n\n"
+            "اختر موضوعاً لتتابعه، أو اكتب مثلاً:\n<code>/follow إيران روسيا</code>"
+        ),
+        "en": (
+            "Welcome to <b>Khulasa</b> 📰\n"
+            "I follow Arabic news sites and send you a short digest of each story, quoting only what the sources "
+            "wrote, with links to them.\n\n"
+            "Pick a topic to follow, or type for example:\n<code>/follow Iran–Russia</code>"
+        ),
+    },
+    "help": {
+        "ar": (
+            "<b>الأوامر</b>\n"
+            "/follow موضوع — تابع موضوعاً، مثل <code>/follow إيران روسيا</code> أو <code>/follow النفط</code>\n"
+            "/unfollow موضوع — أوقف متابعة موضوع\n"
+            "/topics — مواضيعك، مع أزرار لإلغاء المتابعة\n"
+            "/latest — آخر الأخبار في مواضيعك (أو كل الأخبار إن لم تتابع شيئاً)\n"
+            "/help — هذه الرسالة\n\n"
+            "يمكن كتابة الموضوع بالعربية أو بالإنجليزية: <code>إيران وروسيا</code> و<code>Iran–Russia</code> "
+            "موضوع واحد."
+        ),
+        "en": (
+            "<b>Commands</b>\n"
+            "/follow topic — follow a topic, e.g. <code>/follow Iran–Russia</code> or <code>/follow oil</code>\n"
+            "/unfollow topic — stop following a topic\n"
+            "/topics — your topics, with buttons to unfollow\n"
+            "/latest — the latest stories on your topics (or all stories if you follow none)\n"
+            "/help — this message\n\n"
+            "Topics can be written in Arabic or English: <code>Iran–Russia</code> and <code>إيران وروسيا</code> "
+            "are the same topic."
+        ),
+    },
+    "follow_empty": {
+        "ar": "اكتب الموضوع بعد الأمر، مثل:\n<code>/follow إيران روسيا</code>\nأو اختر أحد هذه المواضيع:",
+        "en": "Write the topic after the command, e.g.:\n<code>/follow Iran–Russia</code>\nor pick one of these:",
+    },
+    "follow_unknown": {
+        "ar": "لم أتعرف على الموضوع «{query}». جرّب اسم بلد أو جهة، مثل <code>/follow إيران روسيا</code>.",
+        "en": "I don't know the topic “{query}”. Try a country or organisation, e.g. <code>/follow Iran–Russia</code>.",
+    },
+    "did_you_mean": {"ar": "هل تقصد أحد هذه المواضيع؟", "en": "Did you mean one of these?"},
+    "followed": {
+        "ar": "✅ تتابع الآن: <b>{name}</b>\nسأرسل لك كل خبر جديد عنه. آخر الأخبار: /latest",
+        "en": "✅ You now follow: <b>{name}</b>\nI'll send you each new story about it. Latest: /latest",
+    },
+    "already_following": {"ar": "أنت تتابع <b>{name}</b> من قبل.", "en": "You already follow <b>{name}</b>."},
+    "too_many_topics": {
+        "ar": "وصلت إلى الحد الأقصى ({limit} موضوعاً). ألغِ متابعة موضوع أولاً: /topics",
+        "en": "You have reached the limit of {limit} topics. Unfollow one first: /topics",
+    },
+    "topic_too_long": {
+        "ar": "الموضوع طويل جداً (الحد {limit} حرفاً).",
+        "en": "That topic is too long (at most {limit} characters).",
+    },
+    "unfollow_empty": {
+        "ar": "اكتب الموضوع بعد الأمر، مثل <code>/unfollow إيران روسيا</code>، أو استخدم الأزرار في /topics",
+        "en": "Write the topic after the command, e.g. <code>/unfollow Iran–Russia</code>, or use the buttons in "
+        "/topics",
+    },
+    "unfollowed": {"ar": "تم إلغاء متابعة <b>{name}</b>.", "en": "You no longer follow <b>{name}</b>."},
+    "not_following": {"ar": "أنت لا تتابع <b>{name}</b>.", "en": "You don't follow <b>{name}</b>."},
+    "topics_none": {
+        "ar": "لا تتابع أي موضوع بعد. جرّب <code>/follow إيران روسيا</code>",
+        "en": "You don't follow any topic yet. Try <code>/follow Iran–Russia</code>",
+    },
+    "topics_list": {"ar": "<b>مواضيعك</b> (اضغط لإلغاء المتابعة):", "en": "<b>Your topics</b> (tap to unfollow):"},
+    "latest_none": {
+        "ar": "لا توجد أخبار بعد في مواضيعك. سأرسلها لك فور وصولها.",
+        "en": "No stories on your topics yet. I'll send them as soon as they arrive.",
+    },
+    "latest_header": {"ar": "🗞 آخر الأخبار", "en": "🗞 Latest stories"},
+    "unknown_command": {
+        "ar": "لا أعرف هذا الأمر. الأوامر المتاحة: /help",
+        "en": "I don't know that command. See /help",
+    },
+    "free_text": {
+        "ar": "لمتابعة موضوع اكتب مثلاً <code>/follow {text}</code>، ولرؤية الأوامر: /help",
+        "en": "To follow a topic, type e.g. <code>/follow {text}</code>. All commands: /help",
+    },
+    "admins_only": {
+        "ar": "هذا الأمر لمشرفي البوت فقط.",
+        "en": "This command is for the bot's admins only.",
+    },
+    "group_admins_only": {
+        "ar": "في المجموعات، يغيّر المشرفون فقط المواضيع المتابعة.",
+        "en": "In groups, only admins can change the followed topics.",
+    },
+    "error": {
+        "ar": "عذراً، حدث خطأ غير متوقع. حاول مرة أخرى بعد قليل.",
+        "en": "Sorry, something went wrong. Please try again in a moment.",
+    },
+    "button_stale": {"ar": "هذا الزر لم يعد صالحاً.", "en": "This button is no longer valid."},
+}
+
+COMMANDS: dict[str, list[tuple[str, str]]] = {
+    "ar": [
+        ("follow", "تابع موضوعاً: /follow إيران روسيا"),
+        ("latest", "آخر الأخبار في مواضيعك"),
+        ("topics", "مواضيعك"),
+        ("unfollow", "ألغِ متابعة موضوع"),
+        ("help", "المساعدة"),
+        ("start", "البداية"),
+    ],
+    "en": [
+        ("follow", "Follow a topic: /follow Iran–Russia"),
+        ("latest", "Latest stories on your topics"),
+        ("topics", "Your topics"),
+        ("unfollow", "Unfollow a topic"),
+        ("help", "Help"),
+        ("start", "Start"),
+    ],
+}
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    """The text for a key in a language (Arabic when the language is not English), formatted with values."""
+    text = TEXTS[key]["en" if lang == "en" else "ar"]
+    return text.format(**values) if values else text
