@@ -42,6 +42,7 @@ class ParsedFeed:
     title: str | None
     items: tuple[FeedItem, ...]
     error: str | None = None
+    warning: str | None = None  # a problem that still let items out (truncated, malformed, bad bytes)
 
 
 @dataclass(frozen=True)
