@@ -1,0 +1,238 @@
+"""Topic matching: precision/recall/F1 per topic on shared/eval/topics-dev.jsonl, and cost at 1k vs 1M follows.
+
+Run: .venv/bin/python benchmarks/topics.py   (the last line printed is one JSON object)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from news.normalize import normalize_arabic
+from news.topics import (
+    Topic,
+    default_gazetteer,
+    keyword_topic,
+    parse_topic,
+    story_topic_keys,
+    topic_matches,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+# Kinds of alias the plain baseline treats as "a name of the entity".
+BASELINE_KINDS = frozenset({"name", "demonym", "seat"})
+SINGLE_COUNTRIES = ("Iran", "Russia", "Syria", "Saudi Arabia", "Turkey", "Yemen", "Lebanon", "Iraq")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One labelled story."""
+
+    id: str
+    title: str
+    text: str
+    when: date | None
+    topics: frozenset[str]
+    borderline: frozenset[str]
+    trap: bool
+
+
+@dataclass(frozen=True)
+class Score:
+    """Counts and scores for one topic."""
+
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        """Share of predicted stories that are right."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        """Share of gold stories found."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def eval_dir() -> Path:
+    """The shared eval folder: $KHULASA_EVAL_DIR, else `shared/eval` beside the repository."""
+    override = os.environ.get("KHULASA_EVAL_DIR")
+    return Path(override) if override else REPO.parent / "shared" / "eval"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def load_cases(folder: Path) -> list[Case]:
+    """The labelled stories of topics-dev.jsonl joined with their texts."""
+    texts: dict[str, dict[str, Any]] = {}
+    for name in ("articles.jsonl", "summaries.jsonl"):
+        for record in read_jsonl(folder / name):
+            texts[record["id"]] = record
+    cases = []
+    for row in read_jsonl(folder / "topics-dev.jsonl"):
+        record = texts[row["id"]]
+        when = datetime.fromisoformat(record["date"]).date() if record.get("date") else None
+        cases.append(
+            Case(
+                row["id"], record.get("title") or "", record["text"], when,
+                frozenset(row["topics"]), frozenset(row["borderline"]), bool(row["keyword_trap"]),
+            )
+        )
+    return cases
+
+
+def baseline_names() -> dict[str, list[str]]:
+    """Every name, demonym and capital of each entity, normalised (for the plain substring baseline)."""
+    names: dict[str, list[str]] = {}
+
+    def walk(node: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        for token, child in node.items():
+            if token == "":
+                for alias in child:
+                    if alias.kind in BASELINE_KINDS:
+                        names.setdefault(alias.entity, []).append(" ".join(path))
+            else:
+                walk(child, (*path, token))
+
+    walk(default_gazetteer().trie, ())
+    return names
+
+
+def baseline_matches(topic: Topic, case: Case, names: Mapping[str, list[str]]) -> bool:
+    """Plain keyword baseline: every entity of the topic has one of its names as a substring of the story."""
+    haystack = normalize_arabic(f"{case.title} {case.text}")
+    return all(any(n in haystack for n in names.get(e, [])) for e in topic.entities)
+
+
+def score(labels: Iterable[str], cases: list[Case], predict: Callable[[Topic, Case], bool]) -> dict[str, Score]:
+    """Per-label counts (borderline decisions excluded)."""
+    out = {}
+    for label in labels:
+        topic = parse_topic(label)
+        assert topic is not None, f"eval label {label!r} does not parse"
+        tp = fp = fn = 0
+        for case in cases:
+            if label in case.borderline:
+                continue
+            gold, guess = label in case.topics, predict(topic, case)
+            tp += gold and guess
+            fp += guess and not gold
+            fn += gold and not guess
+        out[label] = Score(tp, fp, fn)
+    return out
+
+
+def macro(scores: Mapping[str, Score]) -> float:
+    """Mean F1 over topics."""
+    return sum(s.f1 for s in scores.values()) / len(scores)
+
+
+def follow_index(n_follows: int, seed: int = 7) -> dict[str, list[int]]:
+    """An in-memory index {topic_key: [chat_id, …]} of n follows over entity, pair and keyword topics."""
+    rng = random.Random(seed)
+    ids = sorted(default_gazetteer().entities)
+    keys = ids + [f"{a}+{b}" for i, a in enumerate(ids) for b in ids[i + 1:]]
+    keyword_pool = [f"kw:word{i}" for i in range(max(100, n_follows // 10))]
+    index: dict[str, list[int]] = {}
+    for chat_id in range(n_follows):
+        key = rng.choice(keys) if rng.random() < 0.8 else rng.choice(keyword_pool)
+        index.setdefault(key, []).append(chat_id)
+    return index
+
+
+def match_followers(index: Mapping[str, list[int]], title: str, text: str, when: date | None) -> list[list[int]]:
+    """The follower lists of every topic a story matches (one probe per story key)."""
+    return [index[k] for k in story_topic_keys(title, text, when) if k in index]
+
+
+def time_match(index: Mapping[str, list[int]], case: Case, repeat: int = 30) -> tuple[float, int]:
+    """Best-of-repeat microseconds to match one story against an index, and how many followers it finds."""
+    best = float("inf")
+    found: list[list[int]] = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        found = match_followers(index, case.title, case.text, case.when)
+        best = min(best, time.perf_counter() - start)
+    return best * 1e6, sum(len(f) for f in found)
+
+
+def main() -> None:
+    """Print the per-topic table, the scale timings and one JSON line."""
+    folder = eval_dir()
+    if not (folder / "topics-dev.jsonl").is_file():
+        print(f"No topic evaluation data at {folder} (set KHULASA_EVAL_DIR to shared/eval); nothing to do.")
+        return
+    cases = load_cases(folder)
+    labels = sorted({t for c in cases for t in c.topics | c.borderline}, key=lambda t: (len(t.split("–")), t))
+    ours = score(labels, cases, lambda t, c: topic_matches(t, c.title, c.text, c.when))
+    names = baseline_names()
+    base = score(labels, cases, lambda t, c: baseline_matches(t, c, names))
+
+    print(f"Topic matching on {folder / 'topics-dev.jsonl'} ({len(cases)} stories, borderline excluded)\n")
+    print(f"{'topic':<16}{'gold':>5}{'P':>7}{'R':>7}{'F1':>7}   {'base P':>7}{'base R':>7}{'base F1':>8}")
+    for label in labels:
+        s, b = ours[label], base[label]
+        print(
+            f"{label:<16}{s.tp + s.fn:>5}{s.precision:>7.2f}{s.recall:>7.2f}{s.f1:>7.2f}   "
+            f"{b.precision:>7.2f}{b.recall:>7.2f}{b.f1:>8.2f}"
+        )
+    singles = {k: v for k, v in ours.items() if k in SINGLE_COUNTRIES}
+    print(f"{'macro':<16}{'':>5}{'':>7}{'':>7}{macro(ours):>7.3f}   {'':>7}{'':>7}{macro(base):>8.3f}")
+    print(f"single countries macro F1 {macro(singles):.3f}; keyword-trap stories: {sum(c.trap for c in cases)}")
+
+    example = max(cases, key=lambda c: len(c.text))
+    keyword = keyword_topic("الطاقة الشمسية")
+    assert keyword is not None
+    small, large = follow_index(1_000), follow_index(1_000_000)
+    us_1k, found_1k = time_match(small, example)
+    us_1m, found_1m = time_match(large, example)
+    naive_start = time.perf_counter()
+    naive_topics = [parse_topic("Iran–Russia"), parse_topic("Syria"), keyword] * 100
+    for topic in naive_topics:
+        if topic is not None:
+            topic_matches(topic, example.title, example.text, example.when)
+    naive_us = (time.perf_counter() - naive_start) * 1e6 / len(naive_topics) * 1_000
+    words = len(example.text.split())
+    print(f"\nMatching one story ({words} words) against an index of follows by topic key:")
+    print(f"  1 000 follows:     {us_1k:>9.0f} µs  ({found_1k} followers found)")
+    print(f"  1 000 000 follows: {us_1m:>9.0f} µs  ({found_1m} followers found)")
+    print(f"  ratio 1M / 1k:     {us_1m / us_1k:>9.2f}")
+    print(f"  (checking each follow one by one instead: ~{naive_us:,.0f} µs per 1 000 follows)")
+    print(
+        json.dumps(
+            {
+                "macro_f1": round(macro(ours), 4),
+                "iran_russia_f1": round(ours["Iran–Russia"].f1, 4),
+                "baseline_macro_f1": round(macro(base), 4),
+                "match_us_1k": round(us_1k, 1),
+                "match_us_1m": round(us_1m, 1),
+                "cost_ratio_1m_vs_1k": round(us_1m / us_1k, 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,598 @@
+"""Followable topics: parse /follow queries (Arabic or English) and decide what a story is about (pure).
+
+The gazetteer (news/data/gazetteer.toml) lists countries, organisations and subjects with their names,
+spellings, demonyms, capitals, places, dated leaders and traps. Text is matched on normalised tokens
+(news.normalize) with one left-to-right pass over a token trie; Arabic proclitics (و ف ب ل ك ال and their
+combinations such as وال، بال، لل، وللـ) are stripped by generating a handful of variants per token, so no
+per-alias regular expression is ever built. A story is *about* an entity when the entity is in the title or
+the lead, or is mentioned repeatedly; a pair topic needs both entities salient or an explicit relation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from itertools import combinations
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from news.normalize import normalize_arabic, words
+
+GAZETTEER_PATH = Path(__file__).resolve().parent / "data" / "gazetteer.toml"
+
+KINDS = ("country", "organisation", "subject")
+# Alias kinds; "actor" kinds stand for a government or its officials (used for the explicit-relation rule).
+ACTOR_KINDS = frozenset({"demonym", "seat", "person"})
+MAX_ENTITIES = 2
+KEYWORD_MAX_WORDS = 3
+KEYWORD_MAX_CHARS = 40
+QUERY_MAX_CHARS = 120
+
+# Salience (tuned on shared/eval/topics-dev.jsonl only).
+LEAD_MAX_SENTENCES = 2
+LEAD_MAX_TOKENS = 60
+LEAD_MIN_SHARE = 0.5  # a lead mention counts when the entity has ≥ half the mentions of the top entity
+REPEAT_MIN_MENTIONS = 7  # otherwise: this many mentions …
+REPEAT_MIN_SHARE = 0.4  # … and ≥ this share of the top entity's
+RELATION_WINDOW = 3  # at most this many tokens between two actors of an explicit relation
+RELATION_CUE_REACH = 3  # the cue may stand this many tokens before the first actor
+
+_NISBA_SUFFIXES = ("", "ة", "ون", "ين", "ان", "تان", "تين", "ات")
+_ENTITY_KEYS = frozenset(
+    {"id", "kind", "ar", "en", "names", "nisba", "forms", "demonyms_en", "seats", "places", "people",
+     "codes", "traps", "exclude", "implies"}
+)
+_LIST_KEYS = ("names", "nisba", "forms", "demonyms_en", "seats", "places", "codes", "traps", "exclude", "implies")
+_PERSON_KEYS = frozenset({"name", "from", "until"})
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+_PARAGRAPH = re.compile(r"\n\s*\n|\n")
+_SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+")
+_QUERY_SEPARATORS = re.compile(r"\s*(?:[-–—&/+,،|×]|\band\b|\bvs\.?\b|\bversus\b|\s+و\s+)\s*", re.IGNORECASE)
+_END = ""  # trie key of the payload (a token is never empty)
+
+# Words a /follow query may contain besides names ("Iran and Russia", "العلاقات الإيرانية الروسية").
+_QUERY_FILLERS = frozenset(
+    words(
+        "and vs versus with between the of news relations ties topic "
+        "و بين مع اخبار أخبار العلاقات علاقات العلاقة علاقة ملف"
+    )
+)
+# Words that make a sentence an explicit relation between two actors ("استقبل وزير الخارجية الروسي … في طهران").
+_RELATION_CUES = tuple(
+    words(
+        "التقى يلتقي تلتقي لقاء استقبل يستقبل استقبال زيارة زار يزور تزور محادثات مباحثات مشاورات "
+        "اتصال اتصالا هاتفي نظير نظيره نظيرها اجتماع اجتمع يجتمع قمة بحث يبحث تبحث سيبحث سيبحثان "
+        "ناقش يناقش وصل يصل اتفاق اتفاقية تعاون التعاون العلاقات علاقات بين البلدين وفد"
+    )
+)
+
+
+class GazetteerError(ValueError):
+    """The gazetteer file is malformed; the message names the bad entry."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A followable topic: one or two gazetteer entities, or a free keyword."""
+
+    key: str
+    entities: tuple[str, ...]
+    name_ar: str
+    name_en: str
+
+    def name(self, lang: str = "ar") -> str:
+        """Display name in the user's language (English when lang starts with "en", else Arabic)."""
+        return self.name_en if lang.lower().startswith("en") else self.name_ar
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One gazetteer entry (country, organisation or subject)."""
+
+    id: str
+    kind: str
+    name_ar: str
+    name_en: str
+    implies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Alias:
+    """What one trie pattern stands for: an entity mention of some kind, valid between two dates."""
+
+    entity: str
+    kind: str  # name | demonym | seat | place | person | code | trap
+    since: date | None = None
+    until: date | None = None
+
+    def active(self, when: date | None) -> bool:
+        """Whether the alias applies on a day (without a day: whether it is still current)."""
+        if when is None:
+            return self.until is None
+        return (self.since is None or self.since <= when) and (self.until is None or when < self.until)
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    """The loaded gazetteer: entities, the story matcher and the /follow query matcher."""
+
+    entities: Mapping[str, Entity]
+    trie: Mapping[str, Any]
+    query_trie: Mapping[str, Any]
+    fuzzy_names: tuple[tuple[str, str], ...]  # (normalised name, entity id), for suggest()
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One entity mention found in a story."""
+
+    entity: str
+    kind: str
+    sentence: int  # -1 for the title
+    start: int  # token span in the sentence
+    end: int
+    in_lead: bool
+
+
+@dataclass(frozen=True)
+class _Story:
+    """A story split for matching: normalised title tokens, sentences and where the lead ends."""
+
+    title: tuple[str, ...]
+    sentences: tuple[tuple[str, ...], ...]
+    lead_sentences: int
+
+
+# --- Gazetteer loading ----------------------------------------------------------------------------
+
+
+def load_gazetteer(path: Path | str = GAZETTEER_PATH) -> Gazetteer:
+    """Read and validate a gazetteer TOML file; raise GazetteerError naming the bad entry."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise GazetteerError(f"{path}: cannot read gazetteer: {exc}") from exc
+    raw = data.get("entity")
+    if not isinstance(raw, list) or not raw:
+        raise GazetteerError(f"{path}: no [[entity]] tables")
+    entities: dict[str, Entity] = {}
+    patterns: dict[tuple[str, ...], list[Alias]] = {}
+    owner: dict[tuple[str, ...], str] = {}
+    fuzzy: list[tuple[str, str]] = []
+    for index, entry in enumerate(raw):
+        where = f"{path}: entity #{index + 1}"
+        entity, aliases = _parse_entry(entry, where)
+        where = f"{path}: entity {entity.id!r}"
+        if entity.id in entities:
+            raise GazetteerError(f"{where}: duplicate id")
+        entities[entity.id] = entity
+        for text, alias in aliases:
+            tokens = tuple(words(text))
+            if not tokens:
+                raise GazetteerError(f"{where}: alias {text!r} has no letters")
+            other = owner.get(tokens)
+            if other is not None and other != entity.id:
+                raise GazetteerError(f"{where}: alias {text!r} already belongs to {other!r}")
+            owner[tokens] = entity.id
+            bucket = patterns.setdefault(tokens, [])
+            if alias not in bucket:
+                bucket.append(alias)
+            if alias.kind in ("name", "demonym", "seat", "code"):
+                fuzzy.append((" ".join(tokens), entity.id))
+    for entity in entities.values():
+        for implied in entity.implies:
+            if implied not in entities:
+                raise GazetteerError(f"{path}: entity {entity.id!r}: implies unknown id {implied!r}")
+    story = {k: v for k, v in patterns.items() if all(a.kind != "code" for a in v)}
+    return Gazetteer(
+        entities=MappingProxyType(entities),
+        trie=_build_trie(story),
+        query_trie=_build_trie(patterns),
+        fuzzy_names=tuple(dict.fromkeys(fuzzy)),
+    )
+
+
+def _parse_entry(entry: Any, where: str) -> tuple[Entity, list[tuple[str, Alias]]]:
+    """Validate one [[entity]] table and list its (alias text, Alias) pairs."""
+    if not isinstance(entry, dict):
+        raise GazetteerError(f"{where}: not a table")
+    unknown = set(entry) - _ENTITY_KEYS
+    if unknown:
+        raise GazetteerError(f"{where}: unknown field(s) {sorted(unknown)}")
+    ident = entry.get("id")
+    if not isinstance(ident, str) or not _ID.match(ident):
+        raise GazetteerError(f"{where}: id {ident!r} must be lower-case ascii ([a-z][a-z0-9_]*)")
+    where = f"{where} ({ident!r})"
+    kind = entry.get("kind")
+    if kind not in KINDS:
+        raise GazetteerError(f"{where}: kind {kind!r} must be one of {KINDS}")
+    for key in ("ar", "en"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise GazetteerError(f"{where}: missing display name {key!r}")
+    lists: dict[str, list[str]] = {}
+    for key in _LIST_KEYS:
+        value = entry.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise GazetteerError(f"{where}: {key!r} must be a list of non-empty strings")
+        lists[key] = value
+    for base in lists["nisba"]:
+        if not normalize_arabic(base).endswith("ي"):
+            raise GazetteerError(f"{where}: nisba {base!r} must end in ي")
+    aliases: list[tuple[str, Alias]] = []
+    for text in [entry["ar"], entry["en"], *lists["names"]]:
+        aliases.append((text, Alias(ident, "name")))
+    excluded = {normalize_arabic(x) for x in lists["exclude"]}
+    nisba_forms = [base + suffix for base in lists["nisba"] for suffix in _NISBA_SUFFIXES]
+    for text in [*nisba_forms, *lists["forms"]]:
+        if normalize_arabic(text) not in excluded:
+            aliases.append((text, Alias(ident, "demonym")))
+    for text in lists["demonyms_en"]:
+        aliases += [(text, Alias(ident, "demonym")), (text + "s", Alias(ident, "demonym"))]
+    aliases += [(text, Alias(ident, "seat")) for text in lists["seats"]]
+    aliases += [(text, Alias(ident, "place")) for text in lists["places"]]
+    aliases += [(text, Alias(ident, "code")) for text in lists["codes"]]
+    aliases += [(text, Alias(ident, "trap")) for text in lists["traps"]]
+    people = entry.get("people", [])
+    if not isinstance(people, list):
+        raise GazetteerError(f"{where}: 'people' must be a list of tables")
+    for person in people:
+        aliases.append(_parse_person(person, ident, where))
+    entity = Entity(ident, kind, entry["ar"].strip(), entry["en"].strip(), tuple(lists["implies"]))
+    return entity, aliases
+
+
+def _parse_person(person: Any, ident: str, where: str) -> tuple[str, Alias]:
+    """Validate one {name, from, until} person entry."""
+    if not isinstance(person, dict) or set(person) - _PERSON_KEYS:
+        raise GazetteerError(f"{where}: person {person!r} must be a table with name/from/until")
+    name = person.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise GazetteerError(f"{where}: person {person!r} has no name")
+    since, until = person.get("from"), person.get("until")
+    for value in (since, until):
+        if value is not None and not (isinstance(value, date) and not hasattr(value, "hour")):
+            raise GazetteerError(f"{where}: person {name!r}: dates must be TOML dates (YYYY-MM-DD)")
+    if since is not None and until is not None and until <= since:
+        raise GazetteerError(f"{where}: person {name!r}: 'until' {until} is not after 'from' {since}")
+    return name, Alias(ident, "person", since, until)
+
+
+def _build_trie(patterns: Mapping[tuple[str, ...], list[Alias]]) -> Mapping[str, Any]:
+    """A token trie: nested dicts keyed by token, payload (aliases) under the empty key."""
+    root: dict[str, Any] = {}
+    for tokens, aliases in patterns.items():
+        node = root
+        for token in tokens:
+            node = node.setdefault(token, {})
+        node[_END] = tuple(aliases)
+    return root
+
+
+@functools.cache
+def default_gazetteer() -> Gazetteer:
+    """The bundled gazetteer, loaded once."""
+    return load_gazetteer(GAZETTEER_PATH)
+
+
+# --- Matching -------------------------------------------------------------------------------------
+
+
+def token_variants(token: str) -> tuple[str, ...]:
+    """A normalised token and its forms without Arabic proclitics (و ف، ب ل ك، ال، لل)."""
+    if not _ARABIC_LETTER.match(token):
+        return (token,)
+    out = [token]
+    for conj in ("", "و", "ف"):
+        if not token.startswith(conj) or len(token) - len(conj) < 2:
+            continue
+        rest = token[len(conj):]
+        for prep in ("", "ب", "ل", "ك"):
+            if not rest.startswith(prep):
+                continue
+            if prep == "ل" and rest.startswith("لل") and len(rest) > 3:
+                out += ["ال" + rest[2:], rest[2:]]
+            stem = rest[len(prep):]
+            if (conj or prep) and len(stem) >= 2:
+                out.append(stem)
+            if stem.startswith("ال") and len(stem) > 3:
+                out.append(stem[2:])
+    return tuple(dict.fromkeys(out))
+
+
+def _scan(tokens: tuple[str, ...], trie: Mapping[str, Any], when: date | None) -> Iterator[tuple[int, int, Alias]]:
+    """Leftmost-longest matches of the trie in a token sequence (traps included)."""
+    i, n = 0, len(tokens)
+    while i < n:
+        best: tuple[int, Alias] | None = None
+        for variant in token_variants(tokens[i]):
+            node = trie.get(variant)
+            j = i + 1
+            while node is not None:
+                payload = node.get(_END)
+                if payload:
+                    active = [a for a in payload if a.active(when)]
+                    if active and (best is None or j > best[0]):
+                        best = (j, active[0])
+                if j >= n:
+                    break
+                node = node.get(tokens[j])
+                j += 1
+        if best is None:
+            i += 1
+            continue
+        yield i, best[0], best[1]
+        i = best[0]
+
+
+def _split_story(title: str, text: str) -> _Story:
+    """Tokenise a story into title, sentences and lead (first paragraph, at most 2 sentences / 60 words)."""
+    sentences: list[tuple[str, ...]] = []
+    lead_sentences = 0
+    for p_index, paragraph in enumerate(p for p in _PARAGRAPH.split(text) if p.strip()):
+        for sentence in _SENTENCE_END.split(paragraph):
+            tokens = tuple(words(sentence))
+            if not tokens:
+                continue
+            if p_index == 0 and lead_sentences < LEAD_MAX_SENTENCES:
+                lead_sentences += 1
+            sentences.append(tokens)
+    return _Story(tuple(words(title)), tuple(sentences), lead_sentences)
+
+
+def _lead_limits(story: _Story) -> list[int]:
+    """How many leading tokens of each sentence belong to the lead."""
+    budget, limits = LEAD_MAX_TOKENS, []
+    for index, sentence in enumerate(story.sentences):
+        take = min(len(sentence), budget) if index < story.lead_sentences else 0
+        limits.append(take)
+        budget -= take
+    return limits
+
+
+def find_mentions(
+    title: str, text: str, when: date | None = None, gazetteer: Gazetteer | None = None
+) -> list[Mention]:
+    """Every entity mention in a story, in reading order (implied entities included, traps dropped)."""
+    return _mentions(_split_story(title, text), when, gazetteer or default_gazetteer())
+
+
+def _mentions(story: _Story, when: date | None, gaz: Gazetteer) -> list[Mention]:
+    """Mentions in a split story."""
+    found: list[Mention] = []
+    parts = [(-1, story.title, len(story.title))]
+    parts += [(i, s, lim) for i, (s, lim) in enumerate(zip(story.sentences, _lead_limits(story), strict=True))]
+    for index, tokens, lead_limit in parts:
+        for start, end, alias in _scan(tokens, gaz.trie, when):
+            if alias.kind == "trap":
+                continue
+            in_lead = index >= 0 and start < lead_limit
+            found.append(Mention(alias.entity, alias.kind, index, start, end, in_lead))
+            for implied in gaz.entities[alias.entity].implies:
+                found.append(Mention(implied, "implied", index, start, end, in_lead))
+    return found
+
+
+def _salient(mentions: Iterable[Mention]) -> frozenset[str]:
+    """Entities in the title; or in the lead and dominant; or mentioned often and dominant."""
+    mentions = list(mentions)
+    counts = Counter(m.entity for m in mentions)
+    if not counts:
+        return frozenset()
+    top = max(counts.values())
+    salient = {m.entity for m in mentions if m.sentence < 0}
+    salient |= {m.entity for m in mentions if m.in_lead and counts[m.entity] >= LEAD_MIN_SHARE * top}
+    salient |= {e for e, c in counts.items() if c >= REPEAT_MIN_MENTIONS and c >= REPEAT_MIN_SHARE * top}
+    return frozenset(salient)
+
+
+def _related_pairs(story: _Story, mentions: Iterable[Mention], salient: frozenset[str]) -> set[tuple[str, str]]:
+    """Pairs (one side salient) whose actors meet explicitly in the title or lead, or in ≥ 2 sentences.
+
+    Actors are officials, seats or demonyms at most RELATION_WINDOW tokens apart with a relation cue just
+    before or between them, e.g. "استقباله وزير الخارجية الروسي سيرغي لافروف، في طهران".
+    """
+    by_sentence: dict[int, list[Mention]] = {}
+    for m in mentions:
+        if m.kind in ACTOR_KINDS:
+            by_sentence.setdefault(m.sentence, []).append(m)
+    seen: dict[tuple[str, str], set[int]] = {}
+    for index, actors in by_sentence.items():
+        tokens = story.title if index < 0 else story.sentences[index]
+        actors.sort(key=lambda m: m.start)
+        for i, first in enumerate(actors):
+            for second in actors[i + 1:]:
+                if second.start - first.end > RELATION_WINDOW:
+                    break
+                if first.entity == second.entity or not {first.entity, second.entity} & salient:
+                    continue
+                if _has_cue(tokens[max(0, first.start - RELATION_CUE_REACH):second.end + 1]):
+                    a, b = sorted((first.entity, second.entity))
+                    seen.setdefault((a, b), set()).add(index)
+    return {
+        pair for pair, sentences in seen.items()
+        if len(sentences) >= 2 or any(i < story.lead_sentences for i in sentences)
+    }
+
+
+def _has_cue(tokens: Iterable[str]) -> bool:
+    """Whether a sentence contains a relation cue word."""
+    for token in tokens:
+        for variant in token_variants(token):
+            for cue in _RELATION_CUES:
+                if variant == cue or (len(cue) >= 4 and variant.startswith(cue)):
+                    return True
+    return False
+
+
+def salient_entities(
+    title: str, text: str, when: date | None = None, gazetteer: Gazetteer | None = None
+) -> frozenset[str]:
+    """Ids of the entities and subjects a story is about (title, lead or repeated mentions)."""
+    return _salient(find_mentions(title, text, when, gazetteer))
+
+
+def candidate_keys(entities: Iterable[str]) -> set[str]:
+    """Every entity topic key matched by a story with these salient entities: singles and sorted pairs."""
+    ids = sorted(set(entities))
+    return set(ids) | {f"{a}+{b}" for a, b in combinations(ids, 2)}
+
+
+def story_topic_keys(
+    title: str, text: str, when: date | None = None, gazetteer: Gazetteer | None = None
+) -> set[str]:
+    """Every topic key a story matches: salient singles and pairs, explicitly related pairs, keywords."""
+    gaz = gazetteer or default_gazetteer()
+    story = _split_story(title, text)
+    mentions = _mentions(story, when, gaz)
+    salient = _salient(mentions)
+    keys = candidate_keys(salient)
+    keys |= {f"{a}+{b}" for a, b in _related_pairs(story, mentions, salient)}
+    return keys | _keyword_keys(story)
+
+
+def topic_matches(
+    topic: Topic, title: str, text: str, when: date | None = None, gazetteer: Gazetteer | None = None
+) -> bool:
+    """Whether a story matches a topic (pairs: both salient or explicitly related; keywords: prominent)."""
+    if topic.key.startswith("kw:"):
+        return topic.key in _keyword_keys(_split_story(title, text))
+    return topic.key in story_topic_keys(title, text, when, gazetteer)
+
+
+# --- Keywords -------------------------------------------------------------------------------------
+
+
+def light_stem(token: str) -> str:
+    """A normalised token without its leading conjunction, preposition and article (keeps ≥ 3 letters)."""
+    if not _ARABIC_LETTER.match(token):
+        return token
+    if token[0] in "وف" and len(token) > 3:
+        token = token[1:]
+    for prefix in ("بال", "كال", "لل", "ال", "ب", "ل", "ك"):
+        if token.startswith(prefix) and len(token) - len(prefix) >= 3:
+            return token[len(prefix):]
+    return token
+
+
+def _keyword_keys(story: _Story) -> set[str]:
+    """kw: keys for the 1–3 word sequences in the title or lead, or repeated in the story."""
+    limits = _lead_limits(story)
+    prominent: set[tuple[str, ...]] = set()
+    counts: Counter[tuple[str, ...]] = Counter()
+    for index, tokens in enumerate((story.title, *story.sentences)):
+        stems = [light_stem(t) for t in tokens]
+        lead = len(stems) if index == 0 else limits[index - 1]
+        for n in range(1, KEYWORD_MAX_WORDS + 1):
+            for start in range(len(stems) - n + 1):
+                gram = tuple(stems[start:start + n])
+                counts[gram] += 1
+                if start + n <= lead:
+                    prominent.add(gram)
+    prominent |= {g for g, c in counts.items() if c >= 2}
+    return {"kw:" + " ".join(g) for g in prominent}
+
+
+def keyword_topic(query: str) -> Topic | None:
+    """A free-keyword topic (1–3 words, ≤ 40 characters), or None if the query has no usable word."""
+    label = " ".join(query.split())
+    stems = [light_stem(t) for t in words(label)]
+    if not stems or len(stems) > KEYWORD_MAX_WORDS or len(label) > KEYWORD_MAX_CHARS:
+        return None
+    if not any(len(s) >= 3 and not s.isdigit() for s in stems):
+        return None
+    return Topic("kw:" + " ".join(stems), (), label, label)
+
+
+# --- Queries --------------------------------------------------------------------------------------
+
+
+def _entity_topic(ids: Iterable[str], gaz: Gazetteer) -> Topic | None:
+    """The canonical topic for one or two entity ids."""
+    unique = sorted(set(ids))
+    if not 1 <= len(unique) <= MAX_ENTITIES or any(i not in gaz.entities for i in unique):
+        return None
+    entities = [gaz.entities[i] for i in unique]
+    name_ar = " و".join(e.name_ar for e in entities)
+    name_en = "–".join(e.name_en for e in entities)
+    return Topic("+".join(unique), tuple(unique), name_ar, name_en)
+
+
+def topic_from_key(key: str, gazetteer: Gazetteer | None = None) -> Topic | None:
+    """Rebuild a topic from its stored key (entity ids joined by "+", or "kw:<words>")."""
+    if key.startswith("kw:"):
+        label = key[3:].strip()
+        return Topic(key, (), label, label) if label else None
+    return _entity_topic(key.split("+"), gazetteer or default_gazetteer())
+
+
+def parse_topic(query: str, gazetteer: Gazetteer | None = None) -> Topic | None:
+    """Parse a /follow query ("Iran–Russia", "إيران وروسيا", "طهران", "النفط") into a canonical topic."""
+    gaz = gazetteer or default_gazetteer()
+    if not query.strip() or len(query) > QUERY_MAX_CHARS:
+        return None
+    tokens = tuple(words(query))
+    found: list[str] = []
+    covered = [t in _QUERY_FILLERS for t in tokens]
+    for start, end, alias in _scan(tokens, gaz.query_trie, None):
+        if alias.kind == "trap":
+            return None
+        found.append(alias.entity)
+        covered[start:end] = [True] * (end - start)
+    if not found or not all(covered):
+        return None
+    return _entity_topic(found, gaz)
+
+
+def suggest(query: str, limit: int = 3, gazetteer: Gazetteer | None = None) -> list[Topic]:
+    """"Did you mean": topics whose names are closest to a (mistyped) query."""
+    gaz = gazetteer or default_gazetteer()
+    out: list[Topic] = []
+    exact = parse_topic(query, gaz)
+    if exact is not None:
+        out.append(exact)
+    parts = [p for p in _QUERY_SEPARATORS.split(query.strip()) if p.strip()]
+    if len(parts) == 2:
+        firsts = [_fuzzy_ids(p, gaz, 1) for p in parts]
+        if all(firsts) and firsts[0][0] != firsts[1][0]:
+            pair = _entity_topic([firsts[0][0], firsts[1][0]], gaz)
+            if pair is not None:
+                out.append(pair)
+    for ident in _fuzzy_ids(query, gaz, limit):
+        topic = _entity_topic([ident], gaz)
+        if topic is not None:
+            out.append(topic)
+    return list(dict.fromkeys(out))[:limit]
+
+
+def _fuzzy_ids(query: str, gaz: Gazetteer, limit: int) -> list[str]:
+    """Entity ids whose names are closest to a query (difflib ratio ≥ 0.6), best first."""
+    needle = " ".join(words(query))
+    if not needle:
+        return []
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, needle, name).ratio(), ident) for name, ident in gaz.fuzzy_names),
+        key=lambda pair: -pair[0],
+    )
+    ids: list[str] = []
+    for score, ident in scored:
+        if score < 0.6 or len(ids) >= limit:
+            break
+        if ident not in ids:
+            ids.append(ident)
+    return ids
+
+
+def example_topics(gazetteer: Gazetteer | None = None) -> list[Topic]:
+    """Topics offered as /start buttons (Iran–Russia first)."""
+    gaz = gazetteer or default_gazetteer()
+    topics = (_entity_topic(ids, gaz) for ids in (("iran", "russia"), ("palestine",), ("oil",)))
+    return [t for t in topics if t is not None]
