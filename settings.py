@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     telegram_api_base_file_url: str | None = None
     feeds: Annotated[tuple[FeedSpec, ...], NoDecode] = ()
     database_url: str = "sqlite:///data/khulasa.db"
-    poll_interval_seconds: int = Field(300, ge=10, le=86_400)
+    poll_interval_seconds: int = Field(300, ge=1, le=86_400)
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     log_level: str = "INFO"
 

@@ -1,0 +1,65 @@
+"""/start, /help, the command menu, unknown commands and free text."""
+
+from __future__ import annotations
+
+from tests.handlers.conftest import RunningBot
+
+
+def _buttons(message) -> list[tuple[str, str]]:
+    rows = (message.reply_markup or {}).get("inline_keyboard", [])
+    return [(button["text"], button["callback_data"]) for row in rows for button in row]
+
+
+async def test_start_welcomes_in_arabic_with_example_topic_buttons(bot: RunningBot) -> None:
+    bot.server.user_sends("/start", user_id=7)
+    (reply,) = await bot.server.wait_for_sent(1, chat_id=7)
+    assert "خلاصة" in reply.plain_text and "/follow" in reply.plain_text
+    buttons = _buttons(reply)
+    assert 2 <= len(buttons) <= 4
+    assert buttons[0][1] == "f:iran+russia"
+    assert "إيران" in buttons[0][0] and "روسيا" in buttons[0][0]
+
+
+async def test_start_in_english_for_english_users(bot: RunningBot) -> None:
+    bot.server.user_sends("/start", user_id=8, language_code="en-GB")
+    (reply,) = await bot.server.wait_for_sent(1, chat_id=8)
+    assert "Welcome to Khulasa" in reply.plain_text
+
+
+async def test_help_lists_commands_with_examples(bot: RunningBot) -> None:
+    bot.server.user_sends("/help", user_id=7)
+    (reply,) = await bot.server.wait_for_sent(1, chat_id=7)
+    for command in ("/follow", "/unfollow", "/topics", "/latest"):
+        assert command in reply.plain_text
+    assert "إيران روسيا" in reply.plain_text
+
+
+async def test_command_menu_is_set_in_arabic_and_english(bot: RunningBot) -> None:
+    menus = {language: [c["command"] for c in commands] for (_, language), commands in bot.server.commands.items()}
+    assert set(menus) >= {"", "en"} or set(menus) >= {"ar", "en"}
+    assert all({"follow", "latest", "topics", "unfollow", "help"} <= set(names) for names in menus.values())
+
+
+async def test_unknown_command_and_free_text_get_a_short_helpful_reply(bot: RunningBot) -> None:
+    bot.server.user_sends("/frobnicate", user_id=7)
+    (reply,) = await bot.server.wait_for_sent(1, chat_id=7)
+    assert "/help" in reply.plain_text
+    bot.server.user_sends("أخبار <النفط> & الغاز", user_id=7)
+    replies = await bot.server.wait_for_sent(2, chat_id=7)
+    assert "/follow أخبار <النفط> & الغاز" in replies[1].plain_text  # echoed, escaped, valid HTML
+
+
+async def test_hostile_input_never_crashes_the_bot(bot: RunningBot) -> None:
+    nasty = [
+        "/follow " + "<b>" * 50,
+        "/follow " + "x" * 5000,
+        "/unfollow &amp;",
+        "/follow \u202e\u200f",
+        "/latest extra",
+    ]
+    for text in nasty:
+        bot.server.user_sends(text, user_id=9)
+    replies = await bot.server.wait_for_sent(len(nasty), chat_id=9)
+    assert len(replies) == len(nasty)
+    bot.server.user_sends("/start", user_id=9)
+    await bot.server.wait_for_sent(len(nasty) + 1, chat_id=9)
