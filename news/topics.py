@@ -205,13 +205,13 @@ def _parse_entry(entry: Any, where: str) -> tuple[Entity, list[tuple[str, Alias]
     """Validate one [[entity]] table and list its (alias text, Alias) pairs."""
     if not isinstance(entry, dict):
         raise GazetteerError(f"{where}: not a table")
-    unknown = set(entry) - _ENTITY_KEYS
-    if unknown:
-        raise GazetteerError(f"{where}: unknown field(s) {sorted(unknown)}")
     ident = entry.get("id")
     if not isinstance(ident, str) or not _ID.match(ident):
         raise GazetteerError(f"{where}: id {ident!r} must be lower-case ascii ([a-z][a-z0-9_]*)")
-    where = f"{where} ({ident!r})"
+    where = f"{where} {ident!r}"
+    unknown = set(entry) - _ENTITY_KEYS
+    if unknown:
+        raise GazetteerError(f"{where}: unknown field(s) {sorted(unknown)}")
     kind = entry.get("kind")
     if kind not in KINDS:
         raise GazetteerError(f"{where}: kind {kind!r} must be one of {KINDS}")
@@ -573,13 +573,42 @@ def suggest(query: str, limit: int = 3, gazetteer: Gazetteer | None = None) -> l
     return list(dict.fromkeys(out))[:limit]
 
 
+def _keyboard_neighbours(rows: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    """Pairs of keys next to each other on a keyboard layout (same row or the rows above/below)."""
+    pairs: set[tuple[str, str]] = set()
+    for r, row in enumerate(rows):
+        for i, key in enumerate(row):
+            near = [row[j] for j in (i - 1, i + 1) if 0 <= j < len(row)]
+            if r + 1 < len(rows):
+                near += [rows[r + 1][j] for j in (i - 1, i) if 0 <= j < len(rows[r + 1])]
+            if r > 0:
+                near += [rows[r - 1][j] for j in (i, i + 1) if 0 <= j < len(rows[r - 1])]
+            pairs |= {(key, other) for other in near} | {(other, key) for other in near}
+    return frozenset(pairs)
+
+
+_NEIGHBOURS = _keyboard_neighbours(("qwertyuiop", "asdfghjkl", "zxcvbnm")) | _keyboard_neighbours(
+    tuple(normalize_arabic(row) for row in ("ضصثقفغعهخحجد", "شسيبلاتنمكط", "ئءؤرلىةوزظ"))
+)
+
+
+def _similarity(needle: str, name: str) -> float:
+    """difflib ratio, nudged up for typos that hit a neighbouring key ("Iram" is nearer "Iran" than "Iraq")."""
+    matcher = difflib.SequenceMatcher(None, needle, name)
+    bonus = 0.0
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "replace" and i2 - i1 == j2 - j1:
+            bonus += 0.02 * sum((a, b) in _NEIGHBOURS for a, b in zip(needle[i1:i2], name[j1:j2], strict=True))
+    return matcher.ratio() + bonus
+
+
 def _fuzzy_ids(query: str, gaz: Gazetteer, limit: int) -> list[str]:
-    """Entity ids whose names are closest to a query (difflib ratio ≥ 0.6), best first."""
+    """Entity ids whose names are closest to a query (similarity ≥ 0.6), best first."""
     needle = " ".join(words(query))
     if not needle:
         return []
     scored = sorted(
-        ((difflib.SequenceMatcher(None, needle, name).ratio(), ident) for name, ident in gaz.fuzzy_names),
+        ((_similarity(needle, name), ident) for name, ident in gaz.fuzzy_names),
         key=lambda pair: -pair[0],
     )
     ids: list[str] = []
