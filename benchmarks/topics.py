@@ -200,7 +200,17 @@ def main() -> None:
         )
     singles = {k: v for k, v in ours.items() if k in SINGLE_COUNTRIES}
     print(f"{'macro':<16}{'':>5}{'':>7}{'':>7}{macro(ours):>7.3f}   {'':>7}{'':>7}{macro(base):>8.3f}")
-    print(f"single countries macro F1 {macro(singles):.3f}; keyword-trap stories: {sum(c.trap for c in cases)}")
+    traps = [c for c in cases if c.trap]
+    trap_fp = sum(
+        topic_matches(t, c.title, c.text, c.when) and label not in c.topics
+        for c in traps for label in labels if (t := parse_topic(label)) is not None
+    )
+    base_fp = sum(
+        baseline_matches(t, c, names) and label not in c.topics
+        for c in traps for label in labels if (t := parse_topic(label)) is not None
+    )
+    print(f"single countries macro F1 {macro(singles):.3f}")
+    print(f"keyword-trap stories: {len(traps)}; false topics on them: ours {trap_fp}, baseline {base_fp}")
 
     example = max(cases, key=lambda c: len(c.text))
     keyword = keyword_topic("الطاقة الشمسية")

@@ -56,6 +56,7 @@ _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+")
 _QUERY_SEPARATORS = re.compile(r"\s*(?:[-–—&/+,،|×]|\band\b|\bvs\.?\b|\bversus\b|\s+و\s+)\s*", re.IGNORECASE)
+_PROCLITIC_STARTS = frozenset("وفبلكا")
 _END = ""  # trie key of the payload (a token is never empty)
 
 # Words a /follow query may contain besides names ("Iran and Russia", "العلاقات الإيرانية الروسية").
@@ -63,6 +64,14 @@ _QUERY_FILLERS = frozenset(
     words(
         "and vs versus with between the of news relations ties topic "
         "و بين مع اخبار أخبار العلاقات علاقات العلاقة علاقة ملف"
+    )
+)
+# Function words that cannot be followed on their own as keywords.
+_STOP_WORDS = frozenset(
+    words(
+        "في من على إلى الى عن مع أن ان إن التي الذي الذين اللذين هذا هذه ذلك تلك هناك كان كانت يكون قد لا ما "
+        "لم لن هو هي هم بين بعد قبل حتى أو او ثم كل عند أمس اليوم وقال قال وأضاف "
+        "the of and to in a an is are was for on with by at from that this it as be"
     )
 )
 # Words that make a sentence an explicit relation between two actors ("استقبل وزير الخارجية الروسي … في طهران").
@@ -288,7 +297,7 @@ def default_gazetteer() -> Gazetteer:
 
 def token_variants(token: str) -> tuple[str, ...]:
     """A normalised token and its forms without Arabic proclitics (و ف، ب ل ك، ال، لل)."""
-    if not _ARABIC_LETTER.match(token):
+    if token[0] not in _PROCLITIC_STARTS:
         return (token,)
     out = [token]
     for conj in ("", "و", "ف"):
@@ -507,7 +516,8 @@ def keyword_topic(query: str) -> Topic | None:
     stems = [light_stem(t) for t in words(label)]
     if not stems or len(stems) > KEYWORD_MAX_WORDS or len(label) > KEYWORD_MAX_CHARS:
         return None
-    if not any(len(s) >= 3 and not s.isdigit() for s in stems):
+    stop = _STOP_WORDS | {light_stem(w) for w in _STOP_WORDS}
+    if not any(len(s) >= 3 and not s.isdigit() and s not in stop for s in stems):
         return None
     return Topic("kw:" + " ".join(stems), (), label, label)
 

@@ -100,6 +100,9 @@ def test_keyword_topic_is_normalised_and_limited() -> None:
     assert keyword_topic("والطاقة الشمسيّة") == Topic("kw:طاقه شمسيه", (), "والطاقة الشمسيّة", "والطاقة الشمسيّة")
     assert keyword_topic("") is None
     assert keyword_topic("?!") is None
+    assert keyword_topic("التي") is None
+    assert keyword_topic("والذين") is None
+    assert keyword_topic("of the") is None
     assert keyword_topic("one two three four") is None
     assert keyword_topic("ا" * 41) is None
 
