@@ -235,7 +235,8 @@ class Refresher:
                     )
                 )
                 new += 1
-                new_keys = await article_store.add_topics(session, story_id, article.topic_keys)
+                keys = await self._followed_or_entity_keys(session, article.topic_keys)
+                new_keys = await article_store.add_topics(session, story_id, keys)
                 if backfill or article.published < cutoff or not (story_is_new or new_keys):
                     continue
                 chats = await subscribers.followers_of(session, new_keys)
@@ -248,6 +249,13 @@ class Refresher:
                 title=title,
             )
         return FeedReport(feed.display_name, feed.url, new=new, stories=stories, queued=queued)
+
+    @staticmethod
+    async def _followed_or_entity_keys(session: AsyncSession, keys: frozenset[str]) -> set[str]:
+        """Entity keys are always kept; keyword keys (many per story) only when some chat follows them."""
+        entity_keys = {key for key in keys if not key.startswith("kw:")}
+        keyword_keys = keys - entity_keys
+        return entity_keys | await subscribers.followed_among(session, keyword_keys)
 
     async def _record_error(self, feed_id: int, reason: str, retry_after: float | None = None) -> None:
         async with self.sessionmaker.begin() as session:

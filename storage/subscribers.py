@@ -122,3 +122,13 @@ async def popular_topics(session: AsyncSession, limit: int = 5) -> list[str]:
     """The most followed topic keys."""
     stmt = select(Follow.topic_key).group_by(Follow.topic_key).order_by(func.count().desc()).limit(limit)
     return list((await session.scalars(stmt)).all())
+
+
+async def followed_among(session: AsyncSession, topic_keys: Iterable[str]) -> set[str]:
+    """Which of these topic keys at least one chat follows."""
+    keys = list(topic_keys)
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        stmt = select(Follow.topic_key).where(Follow.topic_key.in_(keys[start : start + 500])).distinct()
+        found.update((await session.scalars(stmt)).all())
+    return found
