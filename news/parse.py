@@ -1,0 +1,254 @@
+"""Feed bytes + HTTP headers → `ParsedFeed` of plain-text `FeedItem`s (pure; feedparser on bytes, never a URL).
+
+Like Miniflux's `reader/parser`, this stage never raises on a bad document: what can be read comes out, and
+when nothing can, `ParsedFeed.error` says why in a few words. Three things happen before feedparser sees
+the bytes: documents declaring XML entities are refused (feedparser's loose parser expands them without
+limit), labels that contradict the bytes are corrected (an Arabic windows-1256 body served as UTF-8, a
+UTF-8 body labelled windows-1256), and a mostly-UTF-8 body has its few bad bytes replaced instead of
+being decoded whole as windows-1252.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import logging
+import re
+import xml.sax
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+import lxml.html
+from feedparser.encodings import convert_to_utf8
+from lxml import etree
+
+from news.models import FeedItem, ParsedFeed
+
+log = logging.getLogger(__name__)
+
+_ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_HTML_START = re.compile(
+    rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE | re.DOTALL
+)
+_ITEM_OPEN = re.compile(rb"<(?:item|entry)[\s>]")
+_ITEM_CLOSE = re.compile(rb"</(?:item|entry)\s*>")
+_SPACE = re.compile(r"\s+")
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LOOKS_HTML = re.compile(r"</?[a-zA-Z][^<>]*>|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_ARABIC = re.compile("[\u0600-\u06ff]")
+_EBCDIC_XML = b"\x4c\x6f\xa7\x94"  # "<?xm" in cp037
+# fmt: off
+_BLOCK_TAGS = (
+    "p", "div", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
+    "table", "tr", "section", "article", "header", "footer", "aside", "figure", "figcaption", "hr", "address",
+)
+# fmt: on
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_UNICODE = frozenset({"utf-8", "ascii", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
+_ARABIC_RATIO = 0.6  # share of non-ASCII characters that must be Arabic to read an unlabelled body as cp1256
+_REPAIRABLE_UTF8 = 20  # a body with at least this many good non-ASCII chars per bad byte is UTF-8 with damage
+
+
+def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+    """Parse a feed document; `error` is set only when no item came out of it."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    if not body.strip():
+        return ParsedFeed(title=None, items=(), error="empty body")
+    fixed_body, fixed_headers, warning = fix_charset(body, headers)
+    fixed_headers.setdefault("content-location", url)
+    try:
+        if _declares_entities(fixed_body, fixed_headers):
+            return ParsedFeed(title=None, items=(), error="refused: XML entity declarations")
+        result = feedparser.parse(io.BytesIO(fixed_body), response_headers=fixed_headers, resolve_relative_uris=False)
+    except Exception:  # feedparser's "never raises" has holes (e.g. non-UTF-8 bytes in encoding="…")
+        log.warning("feedparser failed on %s", url, exc_info=True)
+        return ParsedFeed(title=None, items=(), error="malformed XML")
+
+    entries = list(result.entries)
+    if result.bozo and entries and _ends_inside_item(body, len(entries)):
+        entries.pop()  # feedparser's loose parser hands back the item cut off by the truncation
+        warning = "truncated document (incomplete last item dropped)"
+    items = [item for item in map(_item, entries) if item.title or item.url or item.summary or item.content]
+    malformed = isinstance(result.get("bozo_exception"), xml.sax.SAXException)
+    if malformed and items:
+        warning = warning or "malformed XML (items recovered)"
+    title = _SPACE.sub(" ", _plain(result.feed.get("title", ""), result.feed.get("title_detail"))).strip() or None
+    if items or (result.get("version") and not malformed):  # a well-formed feed may have no items right now
+        return ParsedFeed(title=title, items=tuple(items), warning=warning)
+    return ParsedFeed(title=title, items=(), error=_why_not_a_feed(body, headers, malformed))
+
+
+def fix_charset(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str], str | None]:
+    """Correct the charset label (and repair stray bad bytes) so feedparser decodes the body as what it is.
+
+    Returns the body, headers (lower-case names) whose Content-Type carries the charset to use, and a note
+    when bytes were replaced. Unicode bodies with a BOM or NUL bytes are left to feedparser.
+    """
+    headers = dict(headers)
+    if body[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or b"\x00" in body[:4]:
+        return body, headers, None
+    declared = [cs for cs in (_header_charset(headers), _xml_charset(body)) if cs]
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:  # valid UTF-8: a legacy label on it is a lie (multi-byte UTF-8 runs almost never occur in legacy text)
+        if not body.isascii() and any(cs != "utf-8" for cs in declared):
+            headers["content-type"] = _with_charset(headers.get("content-type"), "utf-8")
+        return body, headers, None
+
+    text = body.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = len(_NON_ASCII.findall(text)) - bad
+    if good >= _REPAIRABLE_UTF8 * bad:
+        headers["content-type"] = _with_charset(headers.get("content-type"), "utf-8")
+        return text.encode("utf-8"), headers, f"invalid UTF-8 bytes replaced ({bad})"
+    for charset in declared:
+        if charset not in _UNICODE and _decodes(body, charset):
+            headers["content-type"] = _with_charset(headers.get("content-type"), charset)
+            return body, headers, None
+    if looks_like_cp1256_arabic(body):
+        headers["content-type"] = _with_charset(headers.get("content-type"), "windows-1256")
+    return body, headers, None
+
+
+def looks_like_cp1256_arabic(body: bytes) -> bool:
+    """Whether non-UTF-8 bytes read as windows-1256 give mostly Arabic letters."""
+    text = body.decode("cp1256", errors="replace")
+    arabic = len(_ARABIC.findall(text))
+    return arabic >= 3 and arabic >= _ARABIC_RATIO * len(_NON_ASCII.findall(text))
+
+
+def _declares_entities(body: bytes, headers: dict[str, str]) -> bool:
+    """Whether the document declares XML entities anywhere, searched in the text feedparser will parse.
+
+    `headers` must be the ones feedparser gets: they decide how it decodes a UTF-16/32 or EBCDIC body.
+    """
+    if _ENTITY_DECLARATION.search(body):
+        return True
+    if _ascii_compatible(body, headers):
+        return False  # the byte search above was exact
+    converted = convert_to_utf8(headers, body, {})  # UTF-16/32 or EBCDIC: look where feedparser will look
+    return bool(_ENTITY_DECLARATION.search(converted))
+
+
+def _ascii_compatible(body: bytes, headers: dict[str, str]) -> bool:
+    """Whether ASCII characters are single ASCII bytes in this document, so a byte search finds its markup."""
+    if body[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or b"\x00" in body[:4] or body[:4] == _EBCDIC_XML:
+        return False
+    charset = _header_charset(headers)
+    try:
+        return charset is None or "<!ENTITY".encode(charset) == b"<!ENTITY"
+    except (UnicodeError, LookupError):
+        return False
+
+
+def _item(entry: Any) -> FeedItem:
+    """A FeedItem from one feedparser entry, all text fields plain."""
+    contents = [c for c in entry.get("content", []) if c.get("value")]
+    content = max(contents, key=lambda c: len(c["value"]), default=None)
+    return FeedItem(
+        guid=(entry.get("id") or "").strip() or None,
+        url=(entry.get("link") or "").strip() or None,
+        title=_SPACE.sub(" ", _plain(entry.get("title", ""), entry.get("title_detail"))).strip(),
+        summary=_plain(entry.get("summary", ""), entry.get("summary_detail")),
+        content=_plain(content["value"], content) if content else "",
+        published=_utc(entry.get("published_parsed") or entry.get("updated_parsed")),
+        author=_SPACE.sub(" ", entry.get("author") or "").strip() or None,
+    )
+
+
+def _plain(value: str, detail: Any) -> str:
+    """Plain text of a feed text construct: HTML types go through html_to_text, plain text is trimmed."""
+    if not value:
+        return ""
+    kind = (detail or {}).get("type", "text/html")
+    if kind in _HTML_TYPES or _LOOKS_HTML.search(value):  # publishers put escaped markup in "plain" titles too
+        return _html_to_text(value)
+    return value.strip()
+
+
+def _html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment: paragraphs separated by blank lines, spaces collapsed inside them."""
+    html = _CONTROL.sub("", html)
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return _SPACE.sub(" ", html).strip()
+    for element in root.xpath("//script | //style | //noscript | //template"):
+        element.drop_tree()
+    for element in root.iter(*_BLOCK_TAGS):
+        element.text = "\n\n" + (element.text or "")
+        element.tail = "\n\n" + (element.tail or "")
+    for element in root.iter("br"):
+        element.tail = "\n" + (element.tail or "")
+    paragraphs = (_SPACE.sub(" ", p).strip() for p in _PARAGRAPH_BREAK.split(root.text_content()))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def _utc(parsed: Any) -> datetime | None:
+    """An aware UTC datetime from feedparser's UTC struct_time."""
+    if not parsed:
+        return None
+    try:
+        return datetime(*parsed[:5], min(parsed[5], 59), tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _why_not_a_feed(body: bytes, headers: dict[str, str], malformed: bool) -> str:
+    """The short reason a document with no items is unusable."""
+    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    head = body.lstrip(codecs.BOM_UTF8)[:2048]
+    if content_type in _HTML_TYPES or _HTML_START.match(head):
+        return "not a feed (HTML page)"
+    if malformed and head.lstrip()[:1] == b"<":
+        return "malformed XML"
+    return "not a feed"
+
+
+def _ends_inside_item(body: bytes, entries: int) -> bool:
+    """Whether the document stops inside its last item and feedparser returned that item as an entry."""
+    opened = [m.start() for m in _ITEM_OPEN.finditer(body)]
+    closed = [m.start() for m in _ITEM_CLOSE.finditer(body)]
+    return len(opened) == entries and (not closed or opened[-1] > closed[-1])
+
+
+def _header_charset(headers: dict[str, str]) -> str | None:
+    for part in headers.get("content-type", "").split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset":
+            return _codec_name(value.strip().strip("\"'"))
+    return None
+
+
+def _xml_charset(body: bytes) -> str | None:
+    match = _XML_ENCODING.match(body.lstrip(codecs.BOM_UTF8)[:512])
+    return _codec_name(match.group(1).decode("ascii")) if match else None
+
+
+def _codec_name(label: str) -> str | None:
+    """Python's canonical codec name for a charset label ("windows-1256" → "cp1256"), None if unknown."""
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def _decodes(body: bytes, charset: str) -> bool:
+    try:
+        body.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+def _with_charset(content_type: str | None, charset: str) -> str:
+    """A Content-Type value with its charset parameter set (application/xml when there was none)."""
+    parts = [p.strip() for p in (content_type or "application/xml").split(";")]
+    params = [p for p in parts[1:] if p and p.split("=", 1)[0].strip().lower() != "charset"]
+    return "; ".join([parts[0] or "application/xml", *params, f"charset={charset}"])
