@@ -35,9 +35,12 @@ _SPACE = re.compile(r"\s+")
 def normalize_arabic(text: str) -> str:
     """Fold an Arabic text for matching: NFKC, no diacritics/tatweel, one alef/yeh/heh form, ASCII digits, lower."""
     text = unicodedata.normalize("NFKC", text)
-    text = _DIACRITICS.sub("", text)
-    text = text.translate(_CHAR_MAP).lower()
-    return _SPACE.sub(" ", text).strip()
+    return _SPACE.sub(" ", fold_letters(text).lower()).strip()
+
+
+def fold_letters(text: str) -> str:
+    """Fold Arabic letters only (no diacritics/tatweel, one alef/yeh/heh form, ASCII digits); all else is kept."""
+    return _DIACRITICS.sub("", text).translate(_CHAR_MAP)
 
 
 def words(text: str) -> list[str]:
@@ -60,7 +63,7 @@ def canonical_url(url: str) -> str:
     if not host:
         return url
     netloc = host
-    if parts.port and not (scheme == "http" and parts.port == 80 or scheme == "https" and parts.port == 443):
+    if parts.port and not ((scheme == "http" and parts.port == 80) or (scheme == "https" and parts.port == 443)):
         netloc = f"{host}:{parts.port}"
     if parts.username:
         netloc = f"{parts.username}@{netloc}"

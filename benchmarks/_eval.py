@@ -1,0 +1,109 @@
+"""Locate and read the shared evaluation data (../shared/eval, or $KHULASA_EVAL_DIR); never copied into the repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from news.normalize import normalize_arabic
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def eval_dir() -> Path:
+    """The shared eval folder: $KHULASA_EVAL_DIR, else the `shared/eval` next to the repository."""
+    override = os.environ.get("KHULASA_EVAL_DIR")
+    return Path(override) if override else REPO.parent / "shared" / "eval"
+
+
+def require_eval_dir() -> Path:
+    """The eval folder, or exit cleanly with a message when it is absent."""
+    folder = eval_dir()
+    if not (folder / "summaries.jsonl").is_file():
+        sys.exit(f"No evaluation data at {folder} (set KHULASA_EVAL_DIR to the shared/eval folder); nothing to do.")
+    return folder
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def dev_ids(folder: Path) -> frozenset[str]:
+    """The EASC ids one may tune on; every other id is held out."""
+    return frozenset(json.loads((folder / "dev-ids.json").read_text(encoding="utf-8"))["dev"])
+
+
+# ---- an Arabic-aware ROUGE (rouge_score's default tokeniser drops Arabic letters) -----------------------
+
+_WORD = re.compile(r"\w+")
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """ROUGE tokens: normalised Arabic words with a light leading "و" and "ال" strip."""
+    out = []
+    for word in _WORD.findall(normalize_arabic(text)):
+        if word.startswith("و") and len(word) > 3:
+            word = word[1:]
+        if word.startswith("ال") and len(word) > 3:
+            word = word[2:]
+        out.append(word)
+    return out
+
+
+def _ngrams(toks: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
+    """Multiset of the n-grams of a token sequence."""
+    return Counter(tuple(toks[i : i + n]) for i in range(len(toks) - n + 1))
+
+
+def _f1(overlap: int, n_candidate: int, n_reference: int) -> float:
+    """F1 of an overlap count."""
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / n_candidate, overlap / n_reference
+    return 2 * precision * recall / (precision + recall)
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence."""
+    if not a or not b:
+        return 0
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b, 1):
+            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
+        previous = current
+    return previous[-1]
+
+
+class References:
+    """Pre-tokenised references of one article, scored by mean F1 over the references."""
+
+    def __init__(self, references: Sequence[str]) -> None:
+        self.toks = [rouge_tokens(ref) for ref in references]
+        self.grams = {n: [_ngrams(t, n) for t in self.toks] for n in (1, 2)}
+
+    def rouge_n(self, candidate: Sequence[str], n: int) -> float:
+        """Mean ROUGE-n F1 (×100) of candidate tokens over the references."""
+        cand = _ngrams(candidate, n)
+        total = sum(cand.values())
+        scores = [_f1(sum((cand & ref).values()), total, sum(ref.values())) for ref in self.grams[n]]
+        return 100 * sum(scores) / len(scores)
+
+    def rouge_l(self, candidate: Sequence[str]) -> float:
+        """Mean ROUGE-L F1 (×100) of candidate tokens over the references."""
+        scores = [_f1(_lcs(candidate, ref), len(candidate), len(ref)) for ref in self.toks]
+        return 100 * sum(scores) / len(scores)
+
+    def scores(self, summary: str) -> tuple[float, float, float]:
+        """(ROUGE-1, ROUGE-2, ROUGE-L) of a summary."""
+        toks = rouge_tokens(summary)
+        return self.rouge_n(toks, 1), self.rouge_n(toks, 2), self.rouge_l(toks)

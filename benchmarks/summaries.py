@@ -1,0 +1,297 @@
+"""Score news.summarize on EASC beside Lead, TextRank, LexRank and a greedy oracle, all within 60 words.
+
+Run: .venv/bin/python benchmarks/summaries.py [--fit]
+
+ROUGE here is our own (rouge_score's tokeniser drops Arabic letters): tokens are normalised Arabic words
+with a light "و"/"ال" strip, F1 ×100 averaged over the five references, then over articles. Tuning is
+done on the dev ids only (shared/eval/dev-ids.json); test rows are held out and reported as they fall.
+`--fit` refits the summariser's logistic weights on dev and prints them (paste into news/summarize.py).
+The last line printed is one JSON object with the dev figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._eval import References, dev_ids, read_jsonl, require_eval_dir, rouge_tokens
+from news import summarize as summ
+from news.extract import clean_text
+from news.summarize import Sentence, sentences_of, summarize
+
+BUDGET = 60
+SPEED_WORDS = 800
+
+
+@dataclass(frozen=True)
+class Article:
+    """One EASC article with its split sentences and tokenised references."""
+
+    id: str
+    dev: bool
+    title: str
+    text: str
+    sentences: list[Sentence]
+    refs: References
+
+
+def load(folder: Path) -> list[Article]:
+    """EASC articles, marked dev or test."""
+    dev = dev_ids(folder)
+    return [
+        Article(row["id"], row["id"] in dev, row["title"], row["text"],
+                sentences_of(clean_text(row["text"])), References(row["references"]))
+        for row in read_jsonl(folder / "summaries.jsonl")
+    ]  # fmt: skip
+
+
+# ---- baselines -----------------------------------------------------------------------------------------
+
+
+def lead(article: Article) -> list[int]:
+    """Lead-k: the leading sentences, stopping at the first one that would overflow the budget."""
+    chosen, used = [], 0
+    for i, s in enumerate(article.sentences):
+        if used + s.words > BUDGET:
+            break
+        chosen.append(i)
+        used += s.words
+    return chosen
+
+
+def lead_fill(article: Article) -> list[int]:
+    """Lead-fill: sentences in order, skipping any that would overflow (a stronger Lead)."""
+    chosen, used = [], 0
+    for i, s in enumerate(article.sentences):
+        if used + s.words <= BUDGET:
+            chosen.append(i)
+            used += s.words
+    return chosen
+
+
+def _by_rank(article: Article, ranks: Sequence[float]) -> list[int]:
+    """Best-ranked sentences that fit the budget, in source order."""
+    chosen, used = [], 0
+    for i in sorted(range(len(ranks)), key=lambda i: -ranks[i]):
+        if used + article.sentences[i].words <= BUDGET:
+            chosen.append(i)
+            used += article.sentences[i].words
+    return sorted(chosen)
+
+
+def _pagerank(weights: list[list[float]], damping: float = 0.85, rounds: int = 50) -> list[float]:
+    """PageRank over a weighted, undirected sentence graph."""
+    n = len(weights)
+    if not n:
+        return []
+    out = [sum(row) or 1.0 for row in weights]
+    rank = [1.0 / n] * n
+    for _ in range(rounds):
+        rank = [(1 - damping) / n + damping * sum(weights[j][i] * rank[j] / out[j] for j in range(n)) for i in range(n)]
+    return rank
+
+
+def textrank(article: Article) -> list[int]:
+    """TextRank (Mihalcea & Tarau 2004): word-overlap similarity, PageRank."""
+    sents = article.sentences
+    sizes = [len(s.tf) for s in sents]
+    weights = [
+        [
+            len(a.types & b.types) / (math.log(sizes[i] + 1) + math.log(sizes[j] + 1))
+            if i != j and sizes[i] and sizes[j] else 0.0
+            for j, b in enumerate(sents)
+        ]
+        for i, a in enumerate(sents)
+    ]  # fmt: skip
+    return _by_rank(article, _pagerank(weights))
+
+
+def lexrank(article: Article, threshold: float = 0.1) -> list[int]:
+    """LexRank (Erkan & Radev 2004): tf-idf cosine graph above a threshold, PageRank."""
+    sents = article.sentences
+    df: Counter[str] = Counter()
+    for s in sents:
+        df.update(s.types)
+    n = len(sents)
+    vectors = [{t: c * math.log((n + 1) / (df[t] + 0.5)) for t, c in s.tf.items()} for s in sents]
+    norms = [math.sqrt(sum(v * v for v in vec.values())) or 1.0 for vec in vectors]
+
+    def cos(i: int, j: int) -> float:
+        return sum(w * vectors[j].get(t, 0.0) for t, w in vectors[i].items()) / (norms[i] * norms[j])
+
+    weights = [[1.0 if i != j and cos(i, j) >= threshold else 0.0 for j in range(n)] for i in range(n)]
+    return _by_rank(article, _pagerank(weights))
+
+
+def oracle(article: Article) -> list[int]:
+    """Greedy extractive oracle: add the sentence that most raises mean ROUGE-2 F1, within the budget."""
+    toks = [rouge_tokens(s.text) for s in article.sentences]
+    chosen: list[int] = []
+    best, used = 0.0, 0
+    while True:
+        pick = None
+        for i, s in enumerate(article.sentences):
+            if i in chosen or used + s.words > BUDGET:
+                continue
+            score = article.refs.rouge_n([w for j in sorted([*chosen, i]) for w in toks[j]], 2)
+            if score > best:
+                best, pick = score, i
+        if pick is None:
+            return sorted(chosen)
+        chosen.append(pick)
+        used += article.sentences[pick].words
+
+
+Summary = Callable[[Article], str]
+
+
+def extractive(pick: Callable[[Article], list[int]]) -> Summary:
+    """A summary function from a sentence picker."""
+    return lambda a: " ".join(a.sentences[i].text for i in pick(a))
+
+
+SYSTEMS: dict[str, Summary] = {
+    "khulasa": lambda a: summarize(a.title, a.text, BUDGET),
+    "lead-k": extractive(lead),
+    "lead-fill": extractive(lead_fill),
+    "textrank": extractive(textrank),
+    "lexrank": extractive(lexrank),
+    "oracle (greedy R-2)": extractive(oracle),
+}
+
+
+def score(system: Summary, articles: Sequence[Article]) -> dict[str, float]:
+    """Mean ROUGE-1/2/L F1 ×100 and mean length in words of a system over articles."""
+    rows = []
+    for article in articles:
+        summary = system(article)
+        rows.append((*article.refs.scores(summary), len(summary.split())))
+    return {
+        key: statistics.fmean(row[k] for row in rows)
+        for k, key in enumerate(("rouge1", "rouge2", "rougeL", "avg_words"))
+    }
+
+
+# ---- speed ---------------------------------------------------------------------------------------------
+
+
+def long_articles(articles: Sequence[Article], words: int = SPEED_WORDS) -> list[tuple[str, str]]:
+    """(title, text) pairs of exactly `words` words: each EASC text continued with the next ones, trimmed."""
+    paragraphs = [p for a in articles for p in a.text.split("\n") if p.strip()]
+    out = []
+    for start, article in enumerate(articles):
+        offset = sum(len([p for p in a.text.split("\n") if p.strip()]) for a in articles[:start])
+        taken, count, k = [], 0, offset
+        while count < words:
+            para = paragraphs[k % len(paragraphs)].split()
+            para = para[: words - count]
+            taken.append(" ".join(para))
+            count += len(para)
+            k += 1
+        out.append((article.title, "\n".join(taken)))
+    return out
+
+
+def speed(samples: Sequence[tuple[str, str]], rounds: int = 3) -> float:
+    """Articles per second of `summarize` (clean_text included) on one core."""
+    best = math.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for title, text in samples:
+            summarize(title, text, BUDGET)
+        best = min(best, time.perf_counter() - start)
+    return len(samples) / best
+
+
+# ---- fitting the weights (dev only) -----------------------------------------------------------------------
+
+
+def inclusion(article: Article, sentence: Sentence, share: float = 0.6) -> float:
+    """Share of the references that contain (≥60% of the bigrams of) a sentence."""
+    toks = rouge_tokens(sentence.text)
+    grams = set(itertools.pairwise(toks))
+    if not grams:
+        return 0.0
+    hits = [len(grams & set(itertools.pairwise(ref))) / len(grams) >= share for ref in article.refs.toks]
+    return sum(hits) / len(hits)
+
+
+def fit(articles: Sequence[Article], epochs: int = 800, rate: float = 1.0, l2: float = 1e-3) -> dict[str, float]:
+    """Logistic-regression weights for summ.FEATURES on soft inclusion labels (standardised gradient descent)."""
+    rows: list[dict[str, float]] = []
+    labels: list[float] = []
+    for article in articles:
+        rows += [dict(zip(summ.FEATURES, row, strict=True))
+                 for row in summ.sentence_features(article.sentences, article.title)]  # fmt: skip
+        labels += [inclusion(article, s) for s in article.sentences]
+    names = [n for n in summ.FEATURES if n != "bias"]
+    mean = {n: statistics.fmean(r[n] for r in rows) for n in names}
+    std = {n: statistics.pstdev([r[n] for r in rows]) or 1.0 for n in names}
+    z = [[(r[n] - mean[n]) / std[n] for n in names] for r in rows]
+    w, b = [0.0] * len(names), 0.0
+    for _ in range(epochs):
+        grad, grad_b = [0.0] * len(names), 0.0
+        for x, y in zip(z, labels, strict=True):
+            err = 1 / (1 + math.exp(-(b + sum(wi * xi for wi, xi in zip(w, x, strict=True))))) - y
+            grad = [g + err * xi for g, xi in zip(grad, x, strict=True)]
+            grad_b += err
+        w = [wi - rate * (g / len(z) + l2 * wi) for wi, g in zip(w, grad, strict=True)]
+        b -= rate * grad_b / len(z)
+    weights = {n: w[k] / std[n] for k, n in enumerate(names)}
+    weights["bias"] = b - sum(w[k] * mean[n] / std[n] for k, n in enumerate(names))
+    return {n: round(weights[n], 3) for n in summ.FEATURES}
+
+
+def main() -> None:
+    """Print the table (dev and test rows), the speed and the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fit", action="store_true", help="refit the logistic weights on dev and print them")
+    args = parser.parse_args()
+    folder = require_eval_dir()
+    articles = load(folder)
+    dev = [a for a in articles if a.dev]
+    test = [a for a in articles if not a.dev]
+    if args.fit:
+        print(f"current weights: dev R-2 {score(SYSTEMS['khulasa'], dev)['rouge2']:.2f}")
+        summ.WEIGHTS = fit(dev)
+        print("WEIGHTS =", summ.WEIGHTS)
+        print(f"refitted weights: dev R-2 {score(SYSTEMS['khulasa'], dev)['rouge2']:.2f}")
+        return
+
+    results = {(name, split): score(system, part)
+               for name, system in SYSTEMS.items() for split, part in (("dev", dev), ("test", test))}  # fmt: skip
+    print(f"EASC extractive summaries within {BUDGET} words: dev {len(dev)} articles (tuned on), "
+          f"test {len(test)} (held out); ROUGE F1 x100, mean over 5 references")  # fmt: skip
+    header = f"{'system':<20} {'split':<5} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'words':>6}"
+    print(header)
+    print("-" * len(header))
+    for split in ("dev", "test"):
+        for name in SYSTEMS:
+            r = results[(name, split)]
+            print(
+                f"{name:<20} {split:<5} {r['rouge1']:6.2f} {r['rouge2']:6.2f} {r['rougeL']:6.2f} {r['avg_words']:6.1f}"
+            )
+    ours, best_oracle = results[("khulasa", "dev")], results[("oracle (greedy R-2)", "dev")]
+    print(f"dev R-2 is {100 * ours['rouge2'] / best_oracle['rouge2']:.1f}% of the greedy oracle")
+    per_second = speed(long_articles(articles))
+    print(f"speed: {per_second:.0f} articles/s on {SPEED_WORDS}-word articles (clean_text + summarize, one core)")
+    print(json.dumps({
+        "rouge1": round(ours["rouge1"], 2), "rouge2": round(ours["rouge2"], 2), "rougeL": round(ours["rougeL"], 2),
+        "avg_words": round(ours["avg_words"], 1), "oracle_rouge2": round(best_oracle["rouge2"], 2),
+        "lead_rouge2": round(results[("lead-k", "dev")]["rouge2"], 2), "articles_per_s": round(per_second),
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""HTML fragments to plain text, and plain text to clean article text (pure).
+
+`clean_text` removes site boilerplate with the data-driven rules of `news/data/boilerplate.toml` and
+collapses repeated paragraphs; the Arabic text it keeps is shown to users, so it is never folded.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from lxml import etree
+
+from news.normalize import fold_letters
+from news.text import tokens
+
+RuleKind = Literal["drop", "list", "cut", "dateline"]
+
+
+@dataclass(frozen=True)
+class BoilerplateRule:
+    """One line rule of `boilerplate.toml`: what to match and what to remove."""
+
+    name: str
+    kind: RuleKind
+    pattern: re.Pattern[str]
+    max_words: int
+
+
+@lru_cache(maxsize=1)
+def boilerplate_rules() -> tuple[BoilerplateRule, ...]:
+    """The boilerplate rules from `news/data/boilerplate.toml`, compiled once."""
+    raw = resources.files("news").joinpath("data/boilerplate.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(raw)
+    default_max = int(data.get("max_words", 25))
+    rules: list[BoilerplateRule] = []
+    for kind in ("drop", "list", "cut", "dateline"):
+        for entry in data.get(kind, []):
+            rules.append(
+                BoilerplateRule(
+                    name=entry["name"],
+                    kind=kind,
+                    pattern=re.compile(fold_letters(entry["pattern"]), re.IGNORECASE),
+                    max_words=int(entry.get("max_words", default_max)),
+                )
+            )
+    return tuple(rules)
+
+
+@lru_cache(maxsize=1)
+def _longest_rule() -> int:
+    """The largest `max_words` of any line rule: longer lines are never boilerplate."""
+    return max((rule.max_words for rule in boilerplate_rules() if rule.kind != "dateline"), default=0)
+
+
+def match_boilerplate(line: str) -> BoilerplateRule | None:
+    """The first boilerplate rule that matches one line of text, if any."""
+    n_words = len(line.split())
+    if n_words > _longest_rule():
+        return None
+    folded = _HSPACE.sub(" ", fold_letters(line)).strip()
+    for rule in boilerplate_rules():
+        if rule.kind != "dateline" and n_words <= rule.max_words and rule.pattern.search(folded):
+            return rule
+    return None
+
+
+def strip_dateline(sentence: str, min_words: int = 6) -> str:
+    """A sentence without a leading dateline ("ميدل ايست نيوز: …", "فلان- سبق- الرياض: …"), if one is found.
+
+    The rest is returned verbatim, and only when it keeps at least `min_words` words.
+    """
+    folded = fold_letters(sentence)
+    for rule in boilerplate_rules():
+        if rule.kind != "dateline":
+            continue
+        match = rule.pattern.match(folded)
+        if match:
+            rest = _after_words(sentence, len(match.group().split()), match.group()[-1:].isspace())
+            if len(rest.split()) >= min_words:
+                return rest
+    return sentence
+
+
+def _after_words(sentence: str, n_words: int, ends_in_space: bool) -> str:
+    """The part of a sentence after its first `n_words` words (a word glued to the rest is cut there)."""
+    parts = sentence.split(None, n_words if ends_in_space else n_words - 1)
+    if ends_in_space:
+        return parts[n_words] if len(parts) > n_words else ""
+    # the dateline ends inside a word ("عمان :صدر"): drop through the separator
+    tail = parts[-1] if len(parts) >= n_words else ""
+    cut = max(tail.find(":"), tail.find("-"), tail.find("–"))
+    return tail[cut + 1 :].strip() if cut >= 0 else tail
+
+
+# ---- whitespace and tatweel --------------------------------------------------------------------------
+
+_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\x00-\x08\x0e-\x1b\x7f]")
+_HSPACE = re.compile("[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+# Tatweel is dropped, except right after a one-letter abbreviation or clitic ("1436هـ", "بـ").
+_TATWEEL = re.compile("(?<![\u0621-\u064a])([\u0621-\u064a])\u0640+(?![\u0621-\u064a])|\u0640+")
+
+
+def _clean_line(line: str) -> str:
+    """One line with invisible marks and tatweel removed and its spaces collapsed."""
+    line = _INVISIBLE.sub("", line)
+    line = _TATWEEL.sub(lambda m: f"{m.group(1)}\u0640" if m.group(1) else "", line)
+    return _HSPACE.sub(" ", line).strip()
+
+
+def _lines(text: str) -> list[str]:
+    """Non-empty cleaned lines of a text (any line break separates paragraphs)."""
+    return [line for line in map(_clean_line, text.splitlines()) if line]
+
+
+# ---- boilerplate -------------------------------------------------------------------------------------
+
+_SENTENCE_END = ".!?؟۔…:"
+_HEADLINE_MAX_WORDS = 18
+
+
+def _looks_like_headline(line: str) -> bool:
+    """Whether a line looks like a linked headline in a related-articles list."""
+    return len(line.split()) <= _HEADLINE_MAX_WORDS and not line.rstrip("”»\"') ").endswith(tuple(_SENTENCE_END))
+
+
+def _drop_boilerplate(lines: list[str]) -> list[str]:
+    """Lines without boilerplate: dropped lines, related-article lists and trailing comment forms."""
+    total = sum(len(line) for line in lines)
+    kept: list[str] = []
+    seen = 0
+    in_list = False
+    for line in lines:
+        seen += len(line)
+        rule = match_boilerplate(line)
+        if rule is None:
+            if in_list and _looks_like_headline(line):
+                continue
+            in_list = False
+            kept.append(line)
+            continue
+        if rule.kind == "cut" and seen - len(line) >= total / 2:
+            break
+        in_list = rule.kind == "list" or (in_list and rule.kind != "cut")
+    return kept
+
+
+# ---- repeated paragraphs -----------------------------------------------------------------------------
+
+_SHINGLE = 3
+_MIN_SHINGLES = 4
+_REPEAT_SHARE = 0.6  # a paragraph is a repeat when this share of its word 3-grams is in another one
+
+
+@dataclass(frozen=True)
+class _Paragraph:
+    """A kept paragraph with the word 3-grams used to spot repeats."""
+
+    text: str
+    key: tuple[str, ...]
+    shingles: frozenset[tuple[str, ...]]
+
+
+def _paragraph(text: str) -> _Paragraph:
+    """A paragraph with its matching key and shingles."""
+    toks = tuple(tokens(text))
+    grams = frozenset(toks[i : i + _SHINGLE] for i in range(len(toks) - _SHINGLE + 1))
+    return _Paragraph(text, toks, grams)
+
+
+def _collapse_repeats(lines: list[str]) -> list[str]:
+    """Paragraphs with repeats removed; a fuller later version replaces the earlier one in place."""
+    kept: list[_Paragraph] = []
+    for line in lines:
+        new = _paragraph(line)
+        if not new.key:
+            kept.append(new)
+            continue
+        for i, old in enumerate(kept):
+            if not old.key:
+                continue
+            if len(new.shingles) < _MIN_SHINGLES or len(old.shingles) < _MIN_SHINGLES:
+                if new.key == old.key:
+                    break
+                continue
+            shared = len(new.shingles & old.shingles)
+            new_inside = shared / len(new.shingles) >= _REPEAT_SHARE
+            old_inside = shared / len(old.shingles) >= _REPEAT_SHARE
+            if old_inside and (not new_inside or len(new.key) > len(old.key)):
+                kept[i] = new
+                break
+            if new_inside:
+                break
+        else:
+            kept.append(new)
+    return [paragraph.text for paragraph in kept]
+
+
+def clean_text(text: str) -> str:
+    """Article text without boilerplate lines or repeated paragraphs, paragraphs separated by blank lines."""
+    return "\n\n".join(_collapse_repeats(_drop_boilerplate(_lines(text))))
+
+
+# ---- HTML --------------------------------------------------------------------------------------------
+
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "head"})
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+        "pre", "table", "tr", "section", "article", "header", "footer", "aside", "nav", "figure",
+        "figcaption", "hr", "address", "main", "details", "summary", "body", "html",
+    }
+)  # fmt: skip
+_LINE_TAGS = frozenset({"br", "td", "th"})
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")
+_LEFTOVER_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of an HTML fragment: block elements and <br> become line breaks, scripts/styles go.
+
+    Paragraphs are separated by a blank line, <br> by a single line break; entities are decoded
+    (twice-escaped ones too). Never raises: garbage gives whatever text it holds, empty input "".
+    """
+    markup = _XML_DECLARATION.sub("", markup.replace("\x00", ""))
+    if not markup.strip():
+        return ""
+    try:
+        parser = etree.HTMLParser(recover=True, remove_comments=True, remove_pis=True, encoding="utf-8")
+        root = etree.fromstring(markup.encode("utf-8", "replace"), parser)
+    except (etree.LxmlError, ValueError):
+        root = None
+    text = _walk(root) if root is not None else re.sub(r"<[^>]*>", " ", markup)
+    if _LEFTOVER_ENTITY.search(text):
+        text = html.unescape(text)
+    lines = [_HSPACE.sub(" ", _INVISIBLE.sub("", line)).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _walk(root: etree._Element) -> str:
+    """Text of a parsed tree with line breaks at block boundaries (iterative: deep trees are fine)."""
+    parts: list[str] = []
+    walker = etree.iterwalk(root, events=("start", "end"))
+    for event, element in walker:
+        tag = element.tag if isinstance(element.tag, str) else ""
+        tag = tag.lower()
+        if event == "start":
+            if tag in _SKIP_TAGS:
+                walker.skip_subtree()
+                continue
+            if tag in _BLOCK_TAGS:
+                parts.append("\n\n")
+            if element.text and tag:
+                parts.append(element.text)
+        else:
+            if tag in _BLOCK_TAGS:
+                parts.append("\n\n")
+            elif tag in _LINE_TAGS:
+                parts.append("\n" if tag == "br" else " ")
+            if element.tail and element is not root:
+                parts.append(element.tail)
+    return "".join(parts).replace("\r", "")

@@ -1,0 +1,257 @@
+"""Extractive Arabic digests: one to three whole sentences of the source, never rewritten (pure).
+
+Each sentence gets a probability pᵢ of belonging to a human extract from a small logistic model over
+position, length, centrality, title/lead similarity and a few readability cues (weights fitted on
+the EASC dev ids: `benchmarks/summaries.py --fit`). The digest is the set of at most three sentences
+within the word budget that maximises Σ pᵢ·wᵢ, the expected number of its words that a human extract
+would also hold (wᵢ: words in sentence i), among sets without two near-repeated sentences.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations, islice
+from operator import mul
+
+from news.extract import clean_text, match_boilerplate, strip_dateline
+from news.normalize import normalize_arabic
+from news.text import content_tokens, content_tokens_normalized, split_sentences
+
+MAX_SENTENCES = 3
+_POOL = 12  # only the best-scored sentences are combined
+_MIN_WORDS = 5  # shorter sentences (bylines, captions) are used only when nothing else is left
+_REPEAT = 0.5  # token Jaccard (or 0.7 containment) above which two sentences say the same thing
+_REPEAT_CONTAINED = 0.7
+_TITLE_REPEAT = 0.7  # a sentence that is the title again is not a digest sentence
+_ELLIPSIS = "…"
+
+# Sentence openers that lean on the previous sentence ("لكن", "وهذا", "كما أن"): a readability penalty.
+_CONNECTIVES = tuple(
+    normalize_arabic(phrase)
+    for phrase in (
+        "لكن", "ولكن", "لكنه", "لكنها", "إلا أن", "غير أن", "كما أن", "إلى ذلك", "إضافة إلى", "بالإضافة إلى",
+        "ومع ذلك", "رغم ذلك", "لذلك", "ولذلك", "لذا", "ولهذا", "لهذا", "هذا", "وهذا", "هذه", "وهذه", "ذلك",
+        "وذلك", "تلك", "وتلك", "هو", "وهو", "هي", "وهي", "هم", "وهم", "ثم", "كذلك", "أيضا", "وأيضا",
+        "فيما", "بينما", "حيث", "إذ", "من جهة أخرى", "من جهته", "من جانبه", "في المقابل", "وفي المقابل",
+    )
+)  # fmt: skip
+_DIGIT = re.compile(r"\d")
+_FINAL_PUNCTUATION = (".", "!", "?", "؟", "۔", "…", "»", "”", '"', ")")
+
+FEATURES = (
+    "bias", "pos_inv", "first", "rel", "para_inv", "para_first", "log_words", "short", "long", "centrality",
+    "cos_doc", "cos_lead", "title_overlap", "connective", "open_quote", "digits", "no_final_punct",
+)  # fmt: skip
+# Logistic weights, fitted on the EASC dev ids only (benchmarks/summaries.py --fit), rounded.
+WEIGHTS = {
+    "bias": -1.219, "pos_inv": 0.419, "first": 0.373, "rel": -0.788, "para_inv": 0.344, "para_first": 0.144,
+    "log_words": 0.178, "short": 0.005, "long": -0.379, "centrality": -0.02, "cos_doc": 0.193, "cos_lead": 0.228,
+    "title_overlap": -0.073, "connective": -0.348, "open_quote": -0.424, "digits": -0.334, "no_final_punct": 0.207,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A candidate sentence with where it sits and its content tokens."""
+
+    text: str
+    doc: int
+    index: int
+    n_in_doc: int
+    paragraph: int
+    para_first: bool
+    words: int
+    tf: Counter[str]
+    types: frozenset[str]
+    connective: bool  # opens with a connective that needs the previous sentence
+
+
+def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
+    """The sentences of a cleaned article (paragraphs separated by blank lines), in order."""
+    placed = [
+        (p_index, s_index, sentence)
+        for p_index, paragraph in enumerate(p for p in text.split("\n\n") if p.strip())
+        for s_index, sentence in enumerate(split_sentences(paragraph))
+    ]
+    out: list[Sentence] = []
+    for index, (p_index, s_index, sentence) in enumerate(placed):
+        folded = normalize_arabic(sentence)
+        tf = Counter(content_tokens_normalized(folded))
+        out.append(
+            Sentence(
+                text=sentence,
+                doc=doc,
+                index=index,
+                n_in_doc=len(placed),
+                paragraph=p_index,
+                para_first=s_index == 0,
+                words=len(sentence.split()),
+                tf=tf,
+                types=frozenset(tf),
+                connective=_starts_with_connective(folded),
+            )
+        )
+    return out
+
+
+def _cosine(a: Counter[str], b: Counter[str]) -> float:
+    """Cosine similarity of two bags of tokens."""
+    if not a or not b:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    dot = sum(count * b[tok] for tok, count in a.items() if tok in b)
+    if not dot:
+        return 0.0
+    return dot / math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
+
+
+def _starts_with_connective(folded: str) -> bool:
+    """Whether a normalised sentence opens with a connective that needs the previous sentence."""
+    return folded.startswith(_CONNECTIVES) and any(
+        folded == phrase or folded.startswith(phrase + " ") for phrase in _CONNECTIVES
+    )
+
+
+def _open_quote(text: str) -> bool:
+    """Whether a sentence leaves a quotation open or closes one it did not open (a fragment)."""
+    return text.count('"') % 2 == 1 or text.count("«") != text.count("»") or text.count("“") != text.count("”")
+
+
+def sentence_features(sentences: Sequence[Sentence], title: str) -> list[tuple[float, ...]]:
+    """The model features of each sentence, in FEATURES order, computed over all documents together."""
+    doc_tf: Counter[str] = Counter()
+    df: Counter[str] = Counter()
+    for s in sentences:
+        doc_tf.update(s.tf)
+        df.update(s.types)
+    total = sum(doc_tf.values()) or 1
+    doc_norm2 = sum(v * v for v in doc_tf.values())
+    title_tf = Counter(content_tokens(title))
+    leads = {s.doc: s.tf + title_tf for s in sentences if s.index == 0}
+    rows: list[tuple[float, ...]] = []
+    for s in sentences:
+        # cosine with the rest of the story, without building doc_tf - s.tf
+        dot = sum(c * doc_tf[t] for t, c in s.tf.items())
+        own2 = sum(c * c for c in s.tf.values())
+        rest2 = doc_norm2 - 2 * dot + own2
+        cos_doc = (dot - own2) / math.sqrt(own2 * rest2) if own2 and rest2 > 0 else 0.0
+        rows.append(
+            (
+                1.0,  # bias
+                1.0 / (s.index + 1),  # pos_inv
+                float(s.index == 0),  # first
+                s.index / max(s.n_in_doc - 1, 1),  # rel
+                1.0 / (s.paragraph + 1),  # para_inv
+                float(s.para_first),  # para_first
+                math.log(s.words + 1),  # log_words
+                float(s.words < 8),  # short
+                float(s.words > 45),  # long
+                sum(df[t] - 1 for t in s.tf) / total,  # centrality
+                max(cos_doc, 0.0),  # cos_doc
+                1.0 if s.index == 0 else _cosine(s.tf, leads.get(s.doc, title_tf)),  # cos_lead
+                len(s.types & title_tf.keys()) / len(title_tf) if title_tf else 0.0,  # title_overlap
+                float(s.connective),  # connective
+                float(_open_quote(s.text)),  # open_quote
+                float(_DIGIT.search(s.text) is not None),  # digits
+                float(not s.text.endswith(_FINAL_PUNCTUATION)),  # no_final_punct
+            )
+        )
+    return rows
+
+
+def sentence_scores(sentences: Sequence[Sentence], title: str) -> list[float]:
+    """The probability that each sentence belongs in a digest (logistic model over `sentence_features`)."""
+    weights = tuple(WEIGHTS[name] for name in FEATURES)
+    scores = []
+    for row in sentence_features(sentences, title):
+        z = sum(map(mul, weights, row))
+        scores.append(1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0))))
+    return scores
+
+
+def _repeats(a: Sentence, b: Sentence) -> bool:
+    """Whether two sentences say nearly the same thing (token Jaccard or containment)."""
+    ta, tb = a.types, b.types
+    if not ta or not tb:
+        return a.text == b.text
+    shared = len(ta & tb)
+    return shared / len(ta | tb) >= _REPEAT or shared / min(len(ta), len(tb)) >= _REPEAT_CONTAINED
+
+
+def _usable(s: Sentence, title_types: frozenset[str]) -> bool:
+    """Whether a sentence may appear in a digest: long enough, not boilerplate, not the title again."""
+    if s.words < _MIN_WORDS or s.text.rstrip().endswith((":", "：")) or match_boilerplate(s.text):
+        return False
+    if title_types and s.types:
+        return len(s.types & title_types) / len(s.types | title_types) < _TITLE_REPEAT
+    return True
+
+
+def select(sentences: Sequence[Sentence], scores: Sequence[float], max_words: int, title: str = "") -> list[Sentence]:
+    """The best set of at most three non-repeating sentences within `max_words`, in source order."""
+    title_types = frozenset(content_tokens(title))
+    ranked = sorted((i for i, s in enumerate(sentences) if s.words <= max_words), key=lambda i: -scores[i])
+    pool = list(islice((i for i in ranked if _usable(sentences[i], title_types)), _POOL)) or ranked[:_POOL]
+    repeated = {(i, j) for i, j in combinations(pool, 2) if _repeats(sentences[i], sentences[j])}
+    best: tuple[float, tuple[int, ...]] = (-1.0, ())
+    for size in range(1, MAX_SENTENCES + 1):
+        for combo in combinations(pool, size):
+            length = sum(sentences[i].words for i in combo)
+            if length > max_words:
+                continue
+            if size > 1 and any(pair in repeated for pair in combinations(combo, 2)):
+                continue
+            value = sum(scores[i] * sentences[i].words for i in combo)
+            if value > best[0]:
+                best = (value, combo)
+    return [sentences[i] for i in sorted(best[1], key=lambda i: (sentences[i].doc, sentences[i].index))]
+
+
+def _display(s: Sentence) -> str:
+    """A chosen sentence as shown: verbatim, without a leading dateline."""
+    return strip_dateline(s.text) if s.index == 0 or s.para_first else s.text
+
+
+def _cut(text: str, max_words: int) -> str:
+    """The first words of a text within `max_words`, ending in "…"."""
+    words = text.split()
+    return " ".join(words[:max_words]).rstrip("،,;؛:") + _ELLIPSIS
+
+
+def _digest(title: str, sentences: list[Sentence], max_words: int) -> str:
+    """The digest of already split sentences (one or more documents)."""
+    if not sentences or max_words <= 0:
+        return ""
+    chosen = select(sentences, sentence_scores(sentences, title), max_words, title)
+    if not chosen:
+        # Nothing fits: the first usable sentence, cut at a word boundary and marked with "…".
+        title_types = frozenset(content_tokens(title))
+        first = next((s for s in sentences if _usable(s, title_types)), sentences[0])
+        return _cut(_display(first), max_words)
+    return " ".join(_display(s) for s in chosen)
+
+
+def summarize(title: str, text: str, max_words: int = 60) -> str:
+    """An extractive digest of one article: 1-3 of its sentences, verbatim and in order, within `max_words` words.
+
+    Words are whitespace-separated tokens. When no sentence fits the budget, the digest is the first
+    sentence cut at a word boundary and ending in "…" (the only case where a sentence is shortened).
+    """
+    return _digest(title, sentences_of(clean_text(text)), max_words)
+
+
+def summarize_many(title: str, texts: list[str], max_words: int = 60) -> str:
+    """An extractive digest of a story told by several articles, drawing on all of them without repeats.
+
+    Sentences keep their position within their own article; centrality is measured over the whole
+    story, so facts several articles agree on rank higher. Output order is article order, then sentence order.
+    """
+    sentences: list[Sentence] = []
+    for doc, text in enumerate(texts):
+        sentences.extend(sentences_of(clean_text(text), doc))
+    return _digest(title, sentences, max_words)

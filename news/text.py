@@ -1,0 +1,183 @@
+"""Arabic sentence splitting and matching tokens (pure).
+
+Sentences are verbatim substrings of the input, for display; tokens are folded with
+`news.normalize.normalize_arabic` and lightly stripped of clitics, for matching only.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+from news.normalize import normalize_arabic
+
+# A run of sentence-final marks, then any closing quotes/brackets. "؛" and ";" join clauses inside an
+# Arabic sentence (EASC's human extracts keep them mid-sentence), so they do not end one.
+_BOUNDARY = re.compile(r"[.!?؟۔…]+[”»\"’)\]]*")
+_AR_LETTER = "\u0621-\u063a\u0641-\u064a\u0671-\u06d3"
+_LETTER = re.compile(f"[{_AR_LETTER}]")
+_LINE = re.compile(r"[^\n]+")
+_OPEN_QUOTES = "“«"
+_CLOSE_QUOTES = "”»"
+_SHORT_QUOTE_WORDS = 6
+# Latin abbreviations that never end a sentence on their own ("Mr. Smith", "U.S." is handled as initials).
+_LATIN_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "no", "inc", "ltd", "co"})
+_DATE_MARKERS = frozenset({"م", "ه", "هـ", "ق.م", "ب.م"})  # year suffixes: a "." after them ends a sentence
+_INITIALS = re.compile(r"^(?:\w\.)*\w$")
+_DIGIT = re.compile(r"\d")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split Arabic (or mixed) text into sentences, returned as stripped verbatim substrings.
+
+    A line break always ends a sentence. "." "!" "?" "؟" "۔" "…" end one when followed by space or the end,
+    except after initials/abbreviations ("د." "U.S."), before a digit (3.5) or inside a short quotation
+    («نعم!» قال). A "." glued between two Arabic letters ("نهاية.بداية") also ends one.
+    """
+    sentences: list[str] = []
+    for line in _LINE.finditer(text):
+        start = line.start()
+        for cut in _cuts(line.group(), line.start()):
+            piece = text[start:cut].strip()
+            if piece:
+                sentences.append(piece)
+            start = cut
+        piece = text[start : line.end()].strip()
+        if piece:
+            sentences.append(piece)
+    return sentences
+
+
+def _cuts(line: str, offset: int) -> list[int]:
+    """Absolute offsets just after each sentence end inside one line."""
+    cuts: list[int] = []
+    sentence_start = 0
+    for match in _BOUNDARY.finditer(line):
+        end = match.end()
+        after = line[end : end + 1]
+        if after and not after.isspace():
+            glued = (
+                match.group() == "."
+                and _LETTER.match(after)
+                and match.start() > 0
+                and _LETTER.match(line[match.start() - 1])
+            )
+            if not glued:
+                continue
+        elif not after:
+            continue  # the line end closes the sentence anyway
+        if _is_abbreviation(line, match.start(), match.group()):
+            continue
+        if _inside_short_quote(line, sentence_start, match):
+            continue
+        if not _has_word(line[sentence_start:end]):
+            continue
+        cuts.append(offset + end)
+        sentence_start = end
+    return cuts
+
+
+def _has_word(piece: str) -> bool:
+    """Whether a piece holds a word that is not a bare list number ("1.")."""
+    return any(ch.isalpha() for ch in piece) or len(piece.split()) > 1
+
+
+def _is_abbreviation(line: str, dot: int, marks: str) -> bool:
+    """Whether the "." at `dot` closes an abbreviation or initials rather than a sentence."""
+    if not marks.startswith(".") or len(marks.rstrip('”»"’)]')) > 1:
+        return False
+    head = line[:dot].rsplit(None, 1)
+    if not head or line[dot - 1 : dot].isspace():
+        return False
+    word = head[-1].lstrip('(«“"')
+    if word.lower() in _LATIN_ABBREVIATIONS:
+        return True
+    if not _INITIALS.match(word):
+        return False
+    if word in _DATE_MARKERS or _DIGIT.search(word):
+        return False  # "عام 1827 م." / "1436هـ." end a sentence
+    if len(head) == 2:
+        previous = head[0].rsplit(None, 1)[-1]
+        if previous[-1:].isdigit():
+            return False  # "1770 م." : the letter is a date marker
+    return not word.isdigit()
+
+
+def _inside_short_quote(line: str, sentence_start: int, match: re.Match[str]) -> bool:
+    """Whether the marks sit at the close of a short quotation that opened mid-sentence («نعم!» قال)."""
+    closers = match.group().lstrip(".!?؟۔…")
+    if not closers or closers[0] not in _CLOSE_QUOTES + '"':
+        return False
+    closer = closers[0]
+    opener_chars = '"' if closer == '"' else _OPEN_QUOTES
+    opened = max(line.rfind(ch, sentence_start, match.start()) for ch in opener_chars)
+    if opened < 0:
+        return False
+    before = line[sentence_start:opened].strip()
+    quoted = line[opened + 1 : match.start()]
+    return bool(before) and len(quoted.split()) <= _SHORT_QUOTE_WORDS
+
+
+# Clitic prefixes, longest first. Article combinations need a stem of 3 letters, bare
+# conjunction/preposition letters a stem of 4, so that "وزير" or "بيت" stay whole.
+_ARTICLE_PREFIXES = ("وبال", "وكال", "فبال", "ولل", "فلل", "وال", "فال", "بال", "كال", "لل", "ال")
+_BARE_PREFIXES = ("وب", "ول", "وك", "فب", "فل", "فك", "و", "ف", "ب", "ل", "ك")
+_TOKEN = re.compile(r"\w+")
+
+
+def strip_clitics(word: str) -> str:
+    """Remove a leading conjunction/preposition/article from a normalised word when a long enough stem is left."""
+    for prefix in _ARTICLE_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+            return word[len(prefix) :]
+    for prefix in _BARE_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 4:
+            return word[len(prefix) :]
+    return word
+
+
+@lru_cache(maxsize=65536)
+def _token(word: str) -> str:
+    """The matching token of one normalised word (cached: news vocabulary repeats a lot)."""
+    return strip_clitics(word) if _LETTER.match(word) else word
+
+
+def tokens(text: str) -> list[str]:
+    """Normalised word tokens with light clitic/article stripping ("والحكومة" → "حكومه")."""
+    return [_token(word) for word in _TOKEN.findall(normalize_arabic(text))]
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """Arabic stop words from `news/data/stopwords_ar.txt`, normalised and clitic-stripped like tokens."""
+    raw = resources.files("news").joinpath("data/stopwords_ar.txt").read_text(encoding="utf-8")
+    forms: set[str] = set()
+    for line in raw.splitlines():
+        word = line.split("#", 1)[0].strip()
+        if word:
+            for folded in _TOKEN.findall(normalize_arabic(word)):
+                forms.update({folded, _token(folded)})
+    return frozenset(forms)
+
+
+def is_stopword(token: str) -> bool:
+    """Whether a token (from `tokens`) is a stop word, also with a leading "و"/"ف" conjunction."""
+    stop = stopwords()
+    return token in stop or (token[:1] in "وف" and token[1:] in stop)
+
+
+def content_tokens(text: str) -> list[str]:
+    """Tokens of a text without Arabic stop words and one-letter leftovers."""
+    return content_tokens_normalized(normalize_arabic(text))
+
+
+def content_tokens_normalized(folded: str) -> list[str]:
+    """`content_tokens` of a text already passed through `normalize_arabic` (saves folding twice)."""
+    stop = stopwords()
+    out = []
+    for word in _TOKEN.findall(folded):
+        tok = _token(word)
+        if len(tok) > 1 and tok not in stop and not (tok[:1] in "وف" and tok[1:] in stop):
+            out.append(tok)
+    return out
