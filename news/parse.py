@@ -19,10 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
-import lxml.html
 from feedparser.encodings import convert_to_utf8
-from lxml import etree
 
+from news.extract import html_to_text
 from news.models import FeedItem, ParsedFeed
 
 log = logging.getLogger(__name__)
@@ -35,18 +34,10 @@ _HTML_START = re.compile(
 _ITEM_OPEN = re.compile(rb"<(?:item|entry)[\s>]")
 _ITEM_CLOSE = re.compile(rb"</(?:item|entry)\s*>")
 _SPACE = re.compile(r"\s+")
-_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LOOKS_HTML = re.compile(r"</?[a-zA-Z][^<>]*>|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _ARABIC = re.compile("[\u0600-\u06ff]")
 _EBCDIC_XML = b"\x4c\x6f\xa7\x94"  # "<?xm" in cp037
-# fmt: off
-_BLOCK_TAGS = (
-    "p", "div", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
-    "table", "tr", "section", "article", "header", "footer", "aside", "figure", "figcaption", "hr", "address",
-)
-# fmt: on
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _UNICODE = frozenset({"utf-8", "ascii", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
 _ARABIC_RATIO = 0.6  # share of non-ASCII characters that must be Arabic to read an unlabelled body as cp1256
@@ -168,26 +159,8 @@ def _plain(value: str, detail: Any) -> str:
         return ""
     kind = (detail or {}).get("type", "text/html")
     if kind in _HTML_TYPES or _LOOKS_HTML.search(value):  # publishers put escaped markup in "plain" titles too
-        return _html_to_text(value)
+        return html_to_text(value)
     return value.strip()
-
-
-def _html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment: paragraphs separated by blank lines, spaces collapsed inside them."""
-    html = _CONTROL.sub("", html)
-    try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (etree.ParserError, ValueError):
-        return _SPACE.sub(" ", html).strip()
-    for element in root.xpath("//script | //style | //noscript | //template"):
-        element.drop_tree()
-    for element in root.iter(*_BLOCK_TAGS):
-        element.text = "\n\n" + (element.text or "")
-        element.tail = "\n\n" + (element.tail or "")
-    for element in root.iter("br"):
-        element.tail = "\n" + (element.tail or "")
-    paragraphs = (_SPACE.sub(" ", p).strip() for p in _PARAGRAPH_BREAK.split(root.text_content()))
-    return "\n\n".join(p for p in paragraphs if p)
 
 
 def _utc(parsed: Any) -> datetime | None:
