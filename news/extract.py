@@ -17,7 +17,7 @@ from typing import Literal
 from lxml import etree
 
 from news.normalize import fold_letters
-from news.text import tokens
+from news.text import is_stopword, tokens
 
 RuleKind = Literal["drop", "list", "cut", "dateline"]
 
@@ -155,22 +155,44 @@ def _drop_boilerplate(lines: list[str]) -> list[str]:
 _SHINGLE = 3
 _MIN_SHINGLES = 4
 _REPEAT_SHARE = 0.6  # a paragraph is a repeat when this share of its word 3-grams is in another one
+# ... or a paraphrase: nearly all its content words and numbers are in another one, with some 3-grams
+_PARAPHRASE_MIN_WORDS = 10
+_PARAPHRASE_WORDS = 0.9
+_PARAPHRASE_SHARE = 0.4
 
 
 @dataclass(frozen=True)
 class _Paragraph:
-    """A kept paragraph with the word 3-grams used to spot repeats."""
+    """A kept paragraph with what is used to spot repeats."""
 
     text: str
     key: tuple[str, ...]
     shingles: frozenset[tuple[str, ...]]
+    content: frozenset[str]
+    numbers: frozenset[str]
 
 
 def _paragraph(text: str) -> _Paragraph:
-    """A paragraph with its matching key and shingles."""
+    """A paragraph with its matching key, word 3-grams, content words and numbers."""
     toks = tuple(tokens(text))
     grams = frozenset(toks[i : i + _SHINGLE] for i in range(len(toks) - _SHINGLE + 1))
-    return _Paragraph(text, toks, grams)
+    content = frozenset(tok for tok in toks if len(tok) > 1 and not tok.isdigit() and not is_stopword(tok))
+    return _Paragraph(text, toks, grams, content, frozenset(tok for tok in toks if tok.isdigit()))
+
+
+def _inside(small: _Paragraph, big: _Paragraph) -> bool:
+    """Whether paragraph `small` is said again (or already) by `big`: copied, extended or paraphrased."""
+    if len(small.shingles) < _MIN_SHINGLES or len(big.shingles) < _MIN_SHINGLES:
+        return small.key == big.key
+    share = len(small.shingles & big.shingles) / len(small.shingles)
+    if share >= _REPEAT_SHARE:
+        return True
+    return (
+        share >= _PARAPHRASE_SHARE
+        and len(small.content) >= _PARAPHRASE_MIN_WORDS
+        and len(small.content & big.content) >= _PARAPHRASE_WORDS * len(small.content)
+        and small.numbers <= big.numbers
+    )
 
 
 def _collapse_repeats(lines: list[str]) -> list[str]:
@@ -178,24 +200,18 @@ def _collapse_repeats(lines: list[str]) -> list[str]:
     kept: list[_Paragraph] = []
     for line in lines:
         new = _paragraph(line)
-        if not new.key:
-            kept.append(new)
-            continue
-        for i, old in enumerate(kept):
-            if not old.key:
-                continue
-            if len(new.shingles) < _MIN_SHINGLES or len(old.shingles) < _MIN_SHINGLES:
-                if new.key == old.key:
+        if new.key:
+            for i, old in enumerate(kept):
+                if not old.key:
+                    continue
+                new_inside, old_inside = _inside(new, old), _inside(old, new)
+                if old_inside and (not new_inside or len(new.key) > len(old.key)):
+                    kept[i] = new
                     break
-                continue
-            shared = len(new.shingles & old.shingles)
-            new_inside = shared / len(new.shingles) >= _REPEAT_SHARE
-            old_inside = shared / len(old.shingles) >= _REPEAT_SHARE
-            if old_inside and (not new_inside or len(new.key) > len(old.key)):
-                kept[i] = new
-                break
-            if new_inside:
-                break
+                if new_inside:
+                    break
+            else:
+                kept.append(new)
         else:
             kept.append(new)
     return [paragraph.text for paragraph in kept]
@@ -208,7 +224,12 @@ def clean_text(text: str) -> str:
 
 # ---- HTML --------------------------------------------------------------------------------------------
 
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "head"})
+_SKIP_TAGS = frozenset(
+    {
+        "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "head", "nav", "form",
+        "button", "select", "textarea",
+    }
+)  # fmt: skip
 _BLOCK_TAGS = frozenset(
     {
         "p", "div", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
@@ -220,6 +241,9 @@ _LINE_TAGS = frozenset({"br", "td", "th"})
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")
 _LEFTOVER_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
+_ANY_SPACE = re.compile(r"\s+")  # source line breaks are spaces in HTML; only tags break lines
+_INLINE_SPACE = re.compile(r"[^\S\n]+")
+_BREAKING_TAG = re.compile(r"<\s*/?\s*(?:p|br|div|li|h[1-6]|tr|td|ul|ol|table|blockquote|section|article|pre)\b", re.I)
 
 
 def html_to_text(markup: str) -> str:
@@ -236,15 +260,17 @@ def html_to_text(markup: str) -> str:
         root = etree.fromstring(markup.encode("utf-8", "replace"), parser)
     except (etree.LxmlError, ValueError):
         root = None
-    text = _walk(root) if root is not None else re.sub(r"<[^>]*>", " ", markup)
+    keep_newlines = not _BREAKING_TAG.search(markup)  # plain text or inline-only HTML: its line breaks count
+    text = _walk(root, keep_newlines) if root is not None else re.sub(r"<[^>]*>", " ", markup)
     if _LEFTOVER_ENTITY.search(text):
         text = html.unescape(text)
     lines = [_HSPACE.sub(" ", _INVISIBLE.sub("", line)).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
-def _walk(root: etree._Element) -> str:
+def _walk(root: etree._Element, keep_newlines: bool) -> str:
     """Text of a parsed tree with line breaks at block boundaries (iterative: deep trees are fine)."""
+    space = _INLINE_SPACE if keep_newlines else _ANY_SPACE
     parts: list[str] = []
     walker = etree.iterwalk(root, events=("start", "end"))
     for event, element in walker:
@@ -257,12 +283,12 @@ def _walk(root: etree._Element) -> str:
             if tag in _BLOCK_TAGS:
                 parts.append("\n\n")
             if element.text and tag:
-                parts.append(element.text)
+                parts.append(space.sub(" ", element.text))
         else:
             if tag in _BLOCK_TAGS:
                 parts.append("\n\n")
             elif tag in _LINE_TAGS:
                 parts.append("\n" if tag == "br" else " ")
             if element.tail and element is not root:
-                parts.append(element.tail)
-    return "".join(parts).replace("\r", "")
+                parts.append(space.sub(" ", element.tail))
+    return "".join(parts)

@@ -10,7 +10,6 @@ would also hold (wᵢ: words in sentence i), among sets without two near-repeate
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,18 +38,16 @@ _CONNECTIVES = tuple(
         "فيما", "بينما", "حيث", "إذ", "من جهة أخرى", "من جهته", "من جانبه", "في المقابل", "وفي المقابل",
     )
 )  # fmt: skip
-_DIGIT = re.compile(r"\d")
-_FINAL_PUNCTUATION = (".", "!", "?", "؟", "۔", "…", "»", "”", '"', ")")
 
 FEATURES = (
-    "bias", "pos_inv", "first", "rel", "para_inv", "para_first", "log_words", "short", "long", "centrality",
-    "cos_doc", "cos_lead", "title_overlap", "connective", "open_quote", "digits", "no_final_punct",
+    "bias", "pos_inv", "first", "rel", "para_inv", "para_first", "log_words", "long", "cos_doc", "cos_lead",
+    "title_overlap", "connective", "open_quote",
 )  # fmt: skip
 # Logistic weights, fitted on the EASC dev ids only (benchmarks/summaries.py --fit), rounded.
 WEIGHTS = {
-    "bias": -1.219, "pos_inv": 0.419, "first": 0.373, "rel": -0.788, "para_inv": 0.344, "para_first": 0.144,
-    "log_words": 0.178, "short": 0.005, "long": -0.379, "centrality": -0.02, "cos_doc": 0.193, "cos_lead": 0.228,
-    "title_overlap": -0.073, "connective": -0.348, "open_quote": -0.424, "digits": -0.334, "no_final_punct": 0.207,
+    "bias": -1.146, "pos_inv": 0.384, "first": 0.403, "rel": -0.759, "para_inv": 0.353, "para_first": 0.151,
+    "log_words": 0.127, "long": -0.381, "cos_doc": 0.121, "cos_lead": 0.223, "title_overlap": -0.062,
+    "connective": -0.304, "open_quote": -0.334,
 }  # fmt: skip
 
 
@@ -125,11 +122,8 @@ def _open_quote(text: str) -> bool:
 def sentence_features(sentences: Sequence[Sentence], title: str) -> list[tuple[float, ...]]:
     """The model features of each sentence, in FEATURES order, computed over all documents together."""
     doc_tf: Counter[str] = Counter()
-    df: Counter[str] = Counter()
     for s in sentences:
         doc_tf.update(s.tf)
-        df.update(s.types)
-    total = sum(doc_tf.values()) or 1
     doc_norm2 = sum(v * v for v in doc_tf.values())
     title_tf = Counter(content_tokens(title))
     leads = {s.doc: s.tf + title_tf for s in sentences if s.index == 0}
@@ -149,16 +143,12 @@ def sentence_features(sentences: Sequence[Sentence], title: str) -> list[tuple[f
                 1.0 / (s.paragraph + 1),  # para_inv
                 float(s.para_first),  # para_first
                 math.log(s.words + 1),  # log_words
-                float(s.words < 8),  # short
                 float(s.words > 45),  # long
-                sum(df[t] - 1 for t in s.tf) / total,  # centrality
                 max(cos_doc, 0.0),  # cos_doc
                 1.0 if s.index == 0 else _cosine(s.tf, leads.get(s.doc, title_tf)),  # cos_lead
                 len(s.types & title_tf.keys()) / len(title_tf) if title_tf else 0.0,  # title_overlap
                 float(s.connective),  # connective
                 float(_open_quote(s.text)),  # open_quote
-                float(_DIGIT.search(s.text) is not None),  # digits
-                float(not s.text.endswith(_FINAL_PUNCTUATION)),  # no_final_punct
             )
         )
     return rows
@@ -193,10 +183,19 @@ def _usable(s: Sentence, title_types: frozenset[str]) -> bool:
 
 
 def select(sentences: Sequence[Sentence], scores: Sequence[float], max_words: int, title: str = "") -> list[Sentence]:
-    """The best set of at most three non-repeating sentences within `max_words`, in source order."""
+    """The best set of at most three non-repeating usable sentences within `max_words`, in reading order.
+
+    Reading order is source order for one article; across articles, position in the article comes first
+    (leads before later sentences), then article order.
+
+    Empty when no usable sentence fits. Sentences that are not usable (too short, boilerplate, the
+    title again) are considered only when the text has no usable sentence at all.
+    """
     title_types = frozenset(content_tokens(title))
     ranked = sorted((i for i, s in enumerate(sentences) if s.words <= max_words), key=lambda i: -scores[i])
-    pool = list(islice((i for i in ranked if _usable(sentences[i], title_types)), _POOL)) or ranked[:_POOL]
+    pool = list(islice((i for i in ranked if _usable(sentences[i], title_types)), _POOL))
+    if not pool and not any(_usable(s, title_types) for s in sentences):
+        pool = ranked[:_POOL]
     repeated = {(i, j) for i, j in combinations(pool, 2) if _repeats(sentences[i], sentences[j])}
     best: tuple[float, tuple[int, ...]] = (-1.0, ())
     for size in range(1, MAX_SENTENCES + 1):
@@ -209,7 +208,7 @@ def select(sentences: Sequence[Sentence], scores: Sequence[float], max_words: in
             value = sum(scores[i] * sentences[i].words for i in combo)
             if value > best[0]:
                 best = (value, combo)
-    return [sentences[i] for i in sorted(best[1], key=lambda i: (sentences[i].doc, sentences[i].index))]
+    return [sentences[i] for i in sorted(best[1], key=lambda i: (sentences[i].index, sentences[i].doc))]
 
 
 def _display(s: Sentence) -> str:
@@ -223,35 +222,42 @@ def _cut(text: str, max_words: int) -> str:
     return " ".join(words[:max_words]).rstrip("،,;؛:") + _ELLIPSIS
 
 
-def _digest(title: str, sentences: list[Sentence], max_words: int) -> str:
-    """The digest of already split sentences (one or more documents)."""
+def _digest(title: str, sentences: list[Sentence], max_words: int) -> list[str]:
+    """The digest sentences of already split sentences (one or more documents)."""
     if not sentences or max_words <= 0:
-        return ""
+        return []
     chosen = select(sentences, sentence_scores(sentences, title), max_words, title)
-    if not chosen:
-        # Nothing fits: the first usable sentence, cut at a word boundary and marked with "…".
-        title_types = frozenset(content_tokens(title))
-        first = next((s for s in sentences if _usable(s, title_types)), sentences[0])
-        return _cut(_display(first), max_words)
-    return " ".join(_display(s) for s in chosen)
+    if chosen:
+        return [_display(s) for s in chosen]
+    # Nothing fits: the first usable sentence, cut at a word boundary and marked with "…".
+    title_types = frozenset(content_tokens(title))
+    first = next((s for s in sentences if _usable(s, title_types)), sentences[0])
+    return [_cut(_display(first), max_words)]
+
+
+def summary_sentences(title: str, text: str, max_words: int = 60) -> list[str]:
+    """The sentences `summarize` joins: 1-3 sentences of the cleaned text, in source order."""
+    return _digest(title, sentences_of(clean_text(text)), max_words)
 
 
 def summarize(title: str, text: str, max_words: int = 60) -> str:
     """An extractive digest of one article: 1-3 of its sentences, verbatim and in order, within `max_words` words.
 
-    Words are whitespace-separated tokens. When no sentence fits the budget, the digest is the first
-    sentence cut at a word boundary and ending in "…" (the only case where a sentence is shortened).
+    Words are whitespace-separated tokens. A leading dateline ("ميدل ايست نيوز: ") is left out of a
+    sentence. When no sentence fits the budget, the digest is the first sentence cut at a word boundary
+    and ending in "…" (the only case where a sentence is shortened). Empty text gives "".
     """
-    return _digest(title, sentences_of(clean_text(text)), max_words)
+    return " ".join(summary_sentences(title, text, max_words))
 
 
 def summarize_many(title: str, texts: list[str], max_words: int = 60) -> str:
     """An extractive digest of a story told by several articles, drawing on all of them without repeats.
 
     Sentences keep their position within their own article; centrality is measured over the whole
-    story, so facts several articles agree on rank higher. Output order is article order, then sentence order.
+    story, so facts several articles agree on rank higher. The chosen sentences are ordered by their
+    position in their article (leads first), then by article order.
     """
     sentences: list[Sentence] = []
     for doc, text in enumerate(texts):
         sentences.extend(sentences_of(clean_text(text), doc))
-    return _digest(title, sentences, max_words)
+    return " ".join(_digest(title, sentences, max_words))

@@ -95,13 +95,10 @@ def _is_abbreviation(line: str, dot: int, marks: str) -> bool:
         return True
     if not _INITIALS.match(word):
         return False
-    if word in _DATE_MARKERS or _DIGIT.search(word):
-        return False  # "عام 1827 م." / "1436هـ." end a sentence
-    if len(head) == 2:
-        previous = head[0].rsplit(None, 1)[-1]
-        if previous[-1:].isdigit():
-            return False  # "1770 م." : the letter is a date marker
-    return not word.isdigit()
+    if _DIGIT.search(word):
+        return False  # "1827م." / "1436هـ." end a sentence
+    # "عام 1770 م.": after a number the letter is a year marker, not an abbreviation
+    return not (word in _DATE_MARKERS and len(head) == 2 and head[0].rstrip()[-1:].isdigit())
 
 
 def _inside_short_quote(line: str, sentence_start: int, match: re.Match[str]) -> bool:
@@ -119,21 +116,24 @@ def _inside_short_quote(line: str, sentence_start: int, match: re.Match[str]) ->
     return bool(before) and len(quoted.split()) <= _SHORT_QUOTE_WORDS
 
 
-# Clitic prefixes, longest first. Article combinations need a stem of 3 letters, bare
-# conjunction/preposition letters a stem of 4, so that "وزير" or "بيت" stay whole.
+# Clitic prefixes. The article and its combinations go first (stem of at least 3 letters), then one
+# conjunction "و"/"ف" (stem of 4) and one preposition "ب"/"ل"/"ك" (stem of 5), so "وزير", "بيت" and
+# "لبنان" stay whole. The conjunction/preposition steps also run after the article, which keeps a word
+# and its article form together ("البريطانية" and "بريطانية" give the same token).
 _ARTICLE_PREFIXES = ("وبال", "وكال", "فبال", "ولل", "فلل", "وال", "فال", "بال", "كال", "لل", "ال")
-_BARE_PREFIXES = ("وب", "ول", "وك", "فب", "فل", "فك", "و", "ف", "ب", "ل", "ك")
 _TOKEN = re.compile(r"\w+")
 
 
 def strip_clitics(word: str) -> str:
-    """Remove a leading conjunction/preposition/article from a normalised word when a long enough stem is left."""
+    """Remove leading conjunction/preposition/article letters from a normalised word, keeping a long enough stem."""
     for prefix in _ARTICLE_PREFIXES:
         if word.startswith(prefix) and len(word) - len(prefix) >= 3:
-            return word[len(prefix) :]
-    for prefix in _BARE_PREFIXES:
-        if word.startswith(prefix) and len(word) - len(prefix) >= 4:
-            return word[len(prefix) :]
+            word = word[len(prefix) :]
+            break
+    if word[:1] in ("و", "ف") and len(word) >= 5:
+        word = word[1:]
+    if word[:1] in ("ب", "ل", "ك") and len(word) >= 6:
+        word = word[1:]
     return word
 
 

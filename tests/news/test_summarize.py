@@ -1,0 +1,191 @@
+"""news.summarize: digest invariants (verbatim, in order, within budget, no repeats, no boilerplate) on fixtures and EASC."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from news.extract import clean_text, html_to_text
+from news.summarize import (
+    FEATURES,
+    MAX_SENTENCES,
+    WEIGHTS,
+    sentences_of,
+    summarize,
+    summarize_many,
+    summary_sentences,
+)
+from news.text import content_tokens
+
+PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed-article.txt"
+BOILERPLATE = ("تابع", "مقالات ذات صلة", "اترك تعليق", "بريدك الإلكتروني", "ستة عشر", "زر الذهاب", "جميع الحقوق",
+               "شارك", "Facebook", "اقرأ أيضاً")  # fmt: skip
+
+DESALINATION_TITLE = "افتتاح أكبر محطة لتحلية المياه بالطاقة الشمسية في الخليج"
+
+
+def n_words(text: str) -> int:
+    """Words as the summariser counts them (whitespace-separated)."""
+    return len(text.split())
+
+
+def jaccard(a: str, b: str) -> float:
+    """Token Jaccard of the content words of two sentences."""
+    ta, tb = set(content_tokens(a)), set(content_tokens(b))
+    return len(ta & tb) / len(ta | tb) if ta | tb else 1.0
+
+
+def assert_digest(title: str, text: str, max_words: int = 60) -> list[str]:
+    """Check the digest invariants for one article and return its sentences."""
+    cleaned = clean_text(text)
+    parts = summary_sentences(title, text, max_words)
+    digest = summarize(title, text, max_words)
+    assert digest == " ".join(parts)
+    if not cleaned:
+        assert parts == []
+        return parts
+    assert 1 <= len(parts) <= MAX_SENTENCES
+    assert n_words(digest) <= max_words
+    position = 0
+    for part in parts:
+        piece = part[:-1] if part.endswith("…") and len(parts) == 1 else part
+        found = cleaned.find(piece, position)
+        assert found >= 0, f"not verbatim or out of order: {part!r}"
+        position = found + len(piece)
+    for i, a in enumerate(parts):
+        for b in parts[i + 1 :]:
+            assert jaccard(a, b) < 0.5, (a, b)
+    return parts
+
+
+def seed() -> tuple[str, str]:
+    """The seed article (title, text), or skip when shared/ is absent."""
+    if not SEED.is_file():
+        pytest.skip(f"seed article not found at {SEED}")
+    title, _, text = SEED.read_text(encoding="utf-8").partition("\n")
+    return title, text
+
+
+# --- the seed article and the fixture page ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_title_line", [False, True])
+def test_seed_digest(with_title_line: bool) -> None:
+    title, text = seed()
+    if with_title_line:
+        text = f"{title}\n\n{text}"
+    parts = assert_digest(title, text)
+    digest = " ".join(parts)
+    for junk in BOILERPLATE:
+        assert junk not in digest, junk
+    assert digest.count("وجهات نظر متقاربة") == 1  # the lead, once
+    assert not digest.startswith("ميدل ايست نيوز")  # dateline left out
+    assert digest.startswith("أكد الرئيس الإيراني مسعود بزشكيان")
+    assert title not in digest
+
+
+def test_fixture_page_digest() -> None:
+    text = html_to_text((PAGES / "gulf-desalination.html").read_text(encoding="utf-8"))
+    parts = assert_digest(DESALINATION_TITLE, text)
+    digest = " ".join(parts)
+    assert parts[0].startswith("افتتح وزير الطاقة والمياه")
+    assert digest.count("أكبر مشروع من نوعه") == 1
+    assert DESALINATION_TITLE not in digest
+    for junk in BOILERPLATE:
+        assert junk not in digest, junk
+
+
+@pytest.mark.parametrize("max_words", [15, 25, 40, 60, 100])
+def test_budgets(max_words: int) -> None:
+    text = html_to_text((PAGES / "gulf-desalination.html").read_text(encoding="utf-8"))
+    assert_digest(DESALINATION_TITLE, text, max_words)
+
+
+# --- budget fallbacks -----------------------------------------------------------------------------------
+
+LONG_FIRST = (
+    "أعلنت وزارة المالية في بيان مطول صدر مساء أمس عن حزمة إجراءات اقتصادية جديدة تشمل خفض الرسوم على "
+    "الواردات الغذائية ودعم المشروعات الصغيرة والمتوسطة وتمديد برامج التمويل الميسر للشركات الناشئة "
+    "وإعادة جدولة القروض المتعثرة للمزارعين في المناطق الريفية وتوسيع شبكة الحماية الاجتماعية للأسر "
+    "محدودة الدخل خلال العامين المقبلين."
+)
+SHORT_SECOND = "وقال وزير المالية إن الحزمة تهدف إلى تخفيف أثر ارتفاع الأسعار على المواطنين."
+
+
+def test_best_single_sentence_that_fits_when_the_first_is_too_long() -> None:
+    text = f"{LONG_FIRST}\n\n{SHORT_SECOND}"
+    assert summarize("حزمة اقتصادية", text, max_words=20) == SHORT_SECOND
+
+
+def test_cut_with_ellipsis_when_nothing_fits() -> None:
+    digest = summarize("حزمة اقتصادية", LONG_FIRST, max_words=12)
+    assert digest.endswith("…")
+    assert n_words(digest) == 12
+    assert LONG_FIRST.startswith(digest[:-1])
+
+
+def test_empty_and_degenerate_inputs() -> None:
+    assert summarize("عنوان", "") == ""
+    assert summarize("عنوان", "   \n\n ") == ""
+    assert summarize("عنوان", "زر الذهاب إلى الأعلى\nجميع الحقوق محفوظة") == ""
+    assert summarize("عنوان", SHORT_SECOND, max_words=0) == ""
+    assert summarize("", "خبر قصير") == "خبر قصير"  # nothing usable: the short line is all there is
+
+
+def test_byline_is_not_a_digest_sentence() -> None:
+    text = f"عين اليوم – الرياض\n{SHORT_SECOND}\n{LONG_FIRST}"
+    assert summarize("", text, max_words=30) == SHORT_SECOND
+
+
+def test_near_repeated_sentences_are_not_both_chosen() -> None:
+    first = "قررت الحكومة رفع الحد الأدنى للأجور إلى أربعة آلاف ريال اعتبارا من مطلع العام المقبل."
+    again = "وقررت الحكومة رفع الحد الأدنى للأجور إلى أربعة آلاف ريال اعتبارا من العام المقبل، بحسب البيان."
+    other = "وقالت نقابات العمال إن القرار خطوة أولى لكنها لا تكفي لمواجهة غلاء المعيشة."
+    parts = summary_sentences("رفع الحد الأدنى للأجور", f"{first} {other}\n\nتفاصيل. {again}")
+    assert not (first in parts and any(p.startswith("وقررت الحكومة") for p in parts))
+    assert first in parts
+
+
+# --- several articles -----------------------------------------------------------------------------------
+
+
+def test_summarize_many_draws_on_all_without_repeats() -> None:
+    a = "أعلنت شركة النفط الوطنية اكتشاف حقل غاز جديد في المنطقة الشرقية باحتياطيات تقدر بتريليوني قدم مكعب."
+    a_more = "وقال الرئيس التنفيذي للشركة إن الإنتاج من الحقل سيبدأ خلال ثلاث سنوات."
+    b = "أعلنت شركة النفط الوطنية اليوم اكتشاف حقل غاز جديد في المنطقة الشرقية باحتياطيات تقدر بتريليوني قدم."
+    b_more = "وأوضح وزير الطاقة أن الاكتشاف سيعزز إمدادات الغاز لمحطات الكهرباء المحلية."
+    digest = summarize_many("اكتشاف حقل غاز جديد", [f"{a} {a_more}", f"{b} {b_more}"], max_words=60)
+    assert n_words(digest) <= 60
+    assert digest.count("اكتشاف حقل غاز جديد") == 1  # the shared lead, once
+    assert digest.startswith((a, b))  # leads first
+    assert a_more in digest and b_more in digest  # both articles contribute
+    assert digest.index(a_more) < digest.index(b_more)  # same position: article order
+
+
+def test_summarize_many_of_one_text_is_summarize() -> None:
+    title, text = DESALINATION_TITLE, html_to_text((PAGES / "gulf-desalination.html").read_text(encoding="utf-8"))
+    assert summarize_many(title, [text]) == summarize(title, text)
+    assert summarize_many(title, []) == ""
+
+
+def test_model_is_complete() -> None:
+    assert set(WEIGHTS) == set(FEATURES)
+    sentences = sentences_of("أ ب ج د ه.\n\nو ز ح ط ي.")
+    assert [s.paragraph for s in sentences] == [0, 1] and all(s.para_first for s in sentences)
+
+
+# --- EASC (shared eval data) -------------------------------------------------------------------------------
+
+
+def test_invariants_on_easc_articles(eval_path: Path) -> None:
+    path = eval_path / "summaries.jsonl"
+    if not path.is_file():
+        pytest.skip(f"EASC summaries not found at {path}")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) > 100
+    for row in rows:
+        for budget in (60, 25):
+            assert_digest(row["title"], row["text"], budget)

@@ -1,0 +1,151 @@
+"""news.text: Arabic sentence splitting edge cases, clitic stripping, tokens and stop words."""
+
+from __future__ import annotations
+
+import pytest
+
+from news.text import content_tokens, is_stopword, split_sentences, stopwords, strip_clitics, tokens
+
+# --- split_sentences -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        # Arabic question mark, exclamation, full stop, Arabic full stop
+        (
+            "هل انتهت الأزمة؟ لا أحد يعرف! لكن المفاوضات مستمرة. وتستأنف غدا۔ ثم تتوقف",
+            ["هل انتهت الأزمة؟", "لا أحد يعرف!", "لكن المفاوضات مستمرة.", "وتستأنف غدا۔", "ثم تتوقف"],
+        ),
+        # decimals, thousands separators and the Arabic decimal separator do not end a sentence
+        (
+            "ارتفع المؤشر 3.5 في المئة إلى 2,000 نقطة. وبلغ النمو ٣٫٥ في المئة.",
+            ["ارتفع المؤشر 3.5 في المئة إلى 2,000 نقطة.", "وبلغ النمو ٣٫٥ في المئة."],
+        ),
+        # one-letter abbreviations and initials
+        (
+            "قال د. أحمد و أ. سعاد إن م. خالد سيحضر. وأكد مسؤول U.S. الأمر.",
+            ["قال د. أحمد و أ. سعاد إن م. خالد سيحضر.", "وأكد مسؤول U.S. الأمر."],
+        ),
+        ("Mr. Smith met Dr. Jones. They agreed.", ["Mr. Smith met Dr. Jones.", "They agreed."]),
+        # a year marker "م." / "هـ." after a number ends the sentence
+        (
+            "ولد عام 1770 م. وتوفي عام 1827م. وأسست المدينة عام 1436هـ. ثم توسعت",
+            ["ولد عام 1770 م.", "وتوفي عام 1827م.", "وأسست المدينة عام 1436هـ.", "ثم توسعت"],
+        ),
+        # a short quotation that closes mid-sentence stays inside its sentence
+        (
+            "وصاح المتظاهرون «لن نتراجع!» قبل أن يتفرقوا. ثم عاد الهدوء.",
+            ["وصاح المتظاهرون «لن نتراجع!» قبل أن يتفرقوا.", "ثم عاد الهدوء."],
+        ),
+        # a long quotation that ends the sentence: the cut comes after the closing quote
+        (
+            "وقال الوزير: “سنواصل العمل مع شركائنا في المنطقة لتعزيز الاستقرار والتنمية.” وأضاف أن الزيارة ناجحة.",
+            [
+                "وقال الوزير: “سنواصل العمل مع شركائنا في المنطقة لتعزيز الاستقرار والتنمية.”",
+                "وأضاف أن الزيارة ناجحة.",
+            ],
+        ),
+        # the question mark inside a short quote does not split either
+        ("سأل الصحفي «ماذا بعد؟» فلم يجب أحد.", ["سأل الصحفي «ماذا بعد؟» فلم يجب أحد."]),
+        # paragraphs without final punctuation: a line break ends the sentence
+        (
+            "عين اليوم – الرياض\nأعلنت الوزارة نتائج الاختبارات\n\nوقالت إنها ستنشر التفاصيل.",
+            ["عين اليوم – الرياض", "أعلنت الوزارة نتائج الاختبارات", "وقالت إنها ستنشر التفاصيل."],
+        ),
+        # semicolons join clauses, they do not end the sentence
+        ("تختلف الألوان؛ وإذا كثرت الخلايا أصبحت باهتة.", ["تختلف الألوان؛ وإذا كثرت الخلايا أصبحت باهتة."]),
+        # a full stop glued between two Arabic words still ends the sentence; a domain name does not
+        (
+            "تكون الزعانف فردية أو زوجية.تختلف ألوانها. راجع example.com للمزيد.",
+            ["تكون الزعانف فردية أو زوجية.", "تختلف ألوانها.", "راجع example.com للمزيد."],
+        ),
+        # runs of marks and ellipses
+        ("انتظروا... المفاجأة قادمة!! حقا؟!", ["انتظروا...", "المفاجأة قادمة!!", "حقا؟!"]),
+        # a bare list number is not a sentence
+        ("1. خفض الفائدة\n2. دعم الصادرات", ["1. خفض الفائدة", "2. دعم الصادرات"]),
+        ("", []),
+        ("   \n\n  ", []),
+    ],
+)
+def test_split_sentences(text: str, sentences: list[str]) -> None:
+    assert split_sentences(text) == sentences
+
+
+def test_sentences_are_verbatim_and_cover_the_text() -> None:
+    text = (
+        "أكد الرئيس الإيراني أهمية التعاون، وقال: “تتمتع إيران وروسيا بالقدرات المناسبة”. "
+        "وكان لافروف وصل إلى طهران، اليوم الثلاثاء.  وجاءت الزيارة بعد أيام!\n\n"
+        "وفي وقت سابق قالت الخارجية إنّ لافروف سيزور إيران"
+    )
+    sentences = split_sentences(text)
+    position = 0
+    for sentence in sentences:
+        assert sentence == sentence.strip()
+        found = text.find(sentence, position)
+        assert found >= 0
+        position = found + len(sentence)
+    assert "".join(sentences).replace(" ", "") == text.replace(" ", "").replace("\n", "")
+
+
+# --- tokens ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "stem"),
+    [
+        ("الحكومه", "حكومه"),
+        ("والحكومه", "حكومه"),
+        ("بالمدرسه", "مدرسه"),
+        ("للطلاب", "طلاب"),
+        ("فالقرار", "قرار"),
+        ("كالعاده", "عاده"),
+        ("وبالتالي", "تالي"),
+        ("وروسيا", "روسيا"),
+        ("فسوريا", "سوريا"),
+        ("بسوريا", "سوريا"),
+        ("لسوريا", "سوريا"),
+        ("وبسوريا", "سوريا"),
+        ("كمسوول", "مسوول"),
+        # stems that would be too short are left whole
+        ("وزير", "وزير"),
+        ("بيت", "بيت"),
+        ("لبنان", "لبنان"),
+        ("الدم", "الدم"),
+        ("لكن", "لكن"),
+        ("ولد", "ولد"),
+    ],
+)
+def test_strip_clitics(word: str, stem: str) -> None:
+    assert strip_clitics(word) == stem
+
+
+def test_tokens_normalise_and_strip() -> None:
+    assert tokens("والحكومةُ الإيرانيّة وبالمدارس ٣٫٥ Iran") == ["حكومه", "ايرانيه", "مدارس", "3", "5", "iran"]
+    assert tokens("") == []
+
+
+@pytest.mark.parametrize(
+    "forms",
+    [
+        ["الاتفاقية", "والاتفاقية", "بالاتفاقية", "للاتفاقية", "فالاتفاقية", "وللاتفاقية", "اتفاقية"],
+        ["البريطانية", "بريطانية", "والبريطانية", "وبريطانية"],
+        ["الوزارة", "وزارة", "والوزارة", "بالوزارة"],
+        ["الوزير", "وزير", "والوزير", "للوزير"],
+    ],
+)
+def test_same_word_with_and_without_clitics_matches(forms: list[str]) -> None:
+    assert len({tuple(tokens(form)) for form in forms}) == 1
+
+
+def test_content_tokens_drop_stop_words() -> None:
+    text = "وقال الوزير إن الحكومة في لبنان قد أعلنت أنها لن تتراجع عن هذا القرار وفي ذلك"
+    assert content_tokens(text) == ["وزير", "حكومه", "لبنان", "اعلنت", "تتراجع", "قرار"]
+
+
+def test_stopwords_are_folded_like_tokens() -> None:
+    stop = stopwords()
+    assert {"في", "الي", "التي", "هذه", "ان"} <= stop
+    assert is_stopword("وفي") and is_stopword("فان")
+    assert not is_stopword("حكومه")
+    assert stopwords() is stop  # loaded once
