@@ -23,10 +23,11 @@ def eval_dir() -> Path:
 
 
 def require_eval_dir() -> Path:
-    """The eval folder, or exit cleanly with a message when it is absent."""
+    """The eval folder, or exit cleanly (status 0) with a message when it is absent."""
     folder = eval_dir()
     if not (folder / "summaries.jsonl").is_file():
-        sys.exit(f"No evaluation data at {folder} (set KHULASA_EVAL_DIR to the shared/eval folder); nothing to do.")
+        print(f"No evaluation data at {folder} (set KHULASA_EVAL_DIR to the shared/eval folder); nothing to do.")
+        sys.exit(0)
     return folder
 
 

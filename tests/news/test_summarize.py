@@ -140,6 +140,14 @@ def test_byline_is_not_a_digest_sentence() -> None:
     assert summarize("", text, max_words=30) == SHORT_SECOND
 
 
+def test_fragments_and_open_quotes_are_not_digest_sentences() -> None:
+    cut_off = "وتضمنت قائمة المشروعات الجديدة والتي يجري تنفيذها في المنطقة عبر"
+    opened = "وقال المتحدث في تصريح للصحفيين: «هناك مواجهات مسلحة عند محيط المطار وتحتاج القوات إلى دعم."
+    closed = "وتستمر المعارك منذ أسابيع في المنطقة.» وأضاف أن الوضع الإنساني صعب."
+    parts = summary_sentences("", "\n".join([cut_off, SHORT_SECOND, opened, closed]), max_words=60)
+    assert parts == [SHORT_SECOND, "وأضاف أن الوضع الإنساني صعب."]
+
+
 def test_near_repeated_sentences_are_not_both_chosen() -> None:
     first = "قررت الحكومة رفع الحد الأدنى للأجور إلى أربعة آلاف ريال اعتبارا من مطلع العام المقبل."
     again = "وقررت الحكومة رفع الحد الأدنى للأجور إلى أربعة آلاف ريال اعتبارا من العام المقبل، بحسب البيان."
