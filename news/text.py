@@ -18,6 +18,7 @@ _BOUNDARY = re.compile(r"[.!?؟۔…]+[”»\"’)\]]*")
 _AR_LETTER = "\u0621-\u063a\u0641-\u064a\u0671-\u06d3"
 _LETTER = re.compile(f"[{_AR_LETTER}]")
 _LINE = re.compile(r"[^\n]+")
+_CLOSERS = '”»"’)]'
 _OPEN_QUOTES = "“«"
 _CLOSE_QUOTES = "”»"
 _SHORT_QUOTE_WORDS = 6
@@ -31,9 +32,10 @@ _DIGIT = re.compile(r"\d")
 def split_sentences(text: str) -> list[str]:
     """Split Arabic (or mixed) text into sentences, returned as stripped verbatim substrings.
 
-    A line break always ends a sentence. "." "!" "?" "؟" "۔" "…" end one when followed by space or the end,
-    except after initials/abbreviations ("د." "U.S."), before a digit (3.5) or inside a short quotation
-    («نعم!» قال). A "." glued between two Arabic letters ("نهاية.بداية") also ends one.
+    A line break always ends a sentence. "." "!" "?" "؟" "۔" "…" "..." end one when followed by space or
+    the end, except after initials/abbreviations ("د." "U.S."), before a digit (3.5) or inside a short
+    quotation («نعم!» قال). A "." glued between two Arabic letters ("نهاية.بداية") also ends one; a double
+    ".." does not ("دبي.. ارتفع المؤشر").
     """
     sentences: list[str] = []
     for line in _LINE.finditer(text):
@@ -54,6 +56,8 @@ def _cuts(line: str, offset: int) -> list[int]:
     cuts: list[int] = []
     sentence_start = 0
     for match in _BOUNDARY.finditer(line):
+        if match.group().rstrip(_CLOSERS) == "..":
+            continue  # "دبي.. ارتفع المؤشر": a pause, as Arabic news writes it, not a full stop
         end = match.end()
         after = line[end : end + 1]
         if after and not after.isspace():
