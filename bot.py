@@ -320,7 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    quiet = max(logging.WARNING, logging.getLevelName(settings.log_level))
+    for name in ("httpx", "apscheduler", "alembic"):
+        logging.getLogger(name).setLevel(quiet)
+    # A poll still running when the next tick comes is skipped on purpose; that is not worth a warning.
+    logging.getLogger("apscheduler.scheduler").setLevel(max(logging.ERROR, quiet))
     if command == "summarize" and args.max_words is None:
         args.max_words = settings.digest_max_words
     if command == "summarize":

@@ -38,15 +38,15 @@ def start_bot(server: BotApiServer, feeds: FeedServer, workdir: Path) -> subproc
     return subprocess.Popen([sys.executable, str(ROOT / "bot.py")], cwd=workdir, env=env, stdout=log, stderr=log)
 
 
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Stop the bot process and wait for it."""
+async def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Stop the bot process and wait for it, keeping this event loop (and so the loopback servers) running."""
     if process.poll() is None:
         process.send_signal(sig)
         try:
-            process.wait(timeout=20)
+            await asyncio.to_thread(process.wait, 20)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            await asyncio.to_thread(process.wait)
 
 
 async def wait_for_polls(feeds: FeedServer, count: int, timeout: float = 30) -> None:
@@ -84,7 +84,7 @@ async def test_follow_push_once_and_never_again_after_restart(tmp_path: Path) ->
             await wait_for_polls(feeds, 3)
             assert len(server.sent_to(USER)) == 3, "an Iran-only story or a second copy was pushed"
         finally:
-            stop(bot)
+            await stop(bot)
         assert bot.returncode == 0, (tmp_path / "bot.log").read_text()
 
         bot = start_bot(server, feeds, tmp_path)
@@ -96,6 +96,6 @@ async def test_follow_push_once_and_never_again_after_restart(tmp_path: Path) ->
             assert title.split(":")[0] in latest.plain_text and "Test News" in latest.plain_text
             assert IRAN_ONLY[0] not in latest.plain_text
         finally:
-            stop(bot)
+            await stop(bot)
         log = (tmp_path / "bot.log").read_text()
         assert "Traceback" not in log, log

@@ -18,7 +18,7 @@ async def test_stats_and_feeds_for_admins(bot: RunningBot) -> None:
     await bot.server.wait_for_sent(2, chat_id=7)
     bot.server.user_sends("/stats", user_id=ADMIN)
     (stats,) = await bot.server.wait_for_sent(1, chat_id=ADMIN)
-    assert "subscribers: 2 active" in stats.plain_text and "follows: 1" in stats.plain_text
+    assert "subscribers: 1 active" in stats.plain_text and "follows: 1" in stats.plain_text
     bot.server.user_sends("/feeds", user_id=ADMIN)
     feeds = (await bot.server.wait_for_sent(2, chat_id=ADMIN))[1]
     assert "FEEDS" in feeds.plain_text

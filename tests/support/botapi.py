@@ -910,7 +910,7 @@ class BotApiServer:
         self,
         n: int,
         chat_id: int | None = None,
-        timeout: float = 10.0,  # noqa: ASYNC109 - part of the documented helper API
+        timeout: float = 10.0,
     ) -> list[SentMessage]:
         """Wait until at least ``n`` messages (to ``chat_id``) were sent; returns all of them."""
         loop = asyncio.get_running_loop()

@@ -62,7 +62,7 @@ async def bot(server: BotApiServer) -> AsyncIterator[Bot]:
         yield client
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     """Wait until ``condition()`` holds."""
     deadline = time.monotonic() + timeout
     while not condition():
