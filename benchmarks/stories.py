@@ -1,0 +1,251 @@
+"""Story grouping: pairwise P/R/F1 on shared/eval/stories-dev.jsonl, ours vs title-match and shingle baselines.
+
+Every method clusters ALL articles of stories-articles.jsonl; the labelled dev pairs are then read off
+that one grouping (borderline pairs left out of the main figures, counted in the "with borderline" ones).
+
+Run: .venv/bin/python benchmarks/stories.py   (the last line printed is one JSON object)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._evaldir import eval_dir
+from news.dedupe import StoryIndex, content_tokens, fingerprint, group_stories
+from news.normalize import words
+
+SHINGLE_THRESHOLD = 0.12  # the issue's best plain shingle baseline
+TITLE_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article of stories-articles.jsonl."""
+
+    id: str
+    source: str
+    date: datetime
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One labelled pair."""
+
+    a: str
+    b: str
+    same: bool
+    borderline: bool
+
+
+@dataclass(frozen=True)
+class Score:
+    """Pairwise precision/recall/F1 of a grouping."""
+
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        """Share of pairs put together that are one story."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        """Share of same-story pairs put together."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def load(folder: Path) -> tuple[list[Article], list[Pair]]:
+    """The articles and the labelled dev pairs."""
+    articles = [
+        Article(r["id"], r["source"], datetime.fromisoformat(r["date"]), r["title"], r["text"])
+        for r in read_jsonl(folder / "stories-articles.jsonl")
+    ]
+    pairs = [
+        Pair(r["a"], r["b"], r["label"] == "same_story", bool(r["borderline"]))
+        for r in read_jsonl(folder / "stories-dev.jsonl")
+    ]
+    return articles, pairs
+
+
+def score(groups: Mapping[str, str], pairs: Iterable[Pair], *, borderline: bool = False) -> Score:
+    """Pairwise counts of a grouping (doc id → story id) on the labelled pairs."""
+    tp = fp = fn = 0
+    for pair in pairs:
+        if pair.borderline and not borderline:
+            continue
+        together = groups[pair.a] == groups[pair.b]
+        tp += together and pair.same
+        fp += together and not pair.same
+        fn += pair.same and not together
+    return Score(tp, fp, fn)
+
+
+def single_link(ids: Sequence[str], linked: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Connected components of a set of links (doc id → smallest id of its component)."""
+    parent = {doc_id: doc_id for doc_id in ids}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in linked:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {doc_id: root(doc_id) for doc_id in ids}
+
+
+def jaccard_links(sets: Mapping[str, frozenset[Any]], threshold: float) -> list[tuple[str, str]]:
+    """Pairs whose set Jaccard reaches a threshold (via an inverted index)."""
+    postings: dict[Any, list[str]] = defaultdict(list)
+    for doc_id in sorted(sets):
+        for item in sets[doc_id]:
+            postings[item].append(doc_id)
+    shared: dict[tuple[str, str], int] = defaultdict(int)
+    for docs in postings.values():
+        for i, a in enumerate(docs):
+            for b in docs[i + 1 :]:
+                shared[(a, b)] += 1
+    return [(a, b) for (a, b), n in shared.items() if n / (len(sets[a]) + len(sets[b]) - n) >= threshold]
+
+
+def shingles(article: Article) -> frozenset[tuple[str, ...]]:
+    """Word 3-grams of the title and of the text (normalised words)."""
+    out: set[tuple[str, ...]] = set()
+    for part in (article.title, article.text):
+        toks = words(part)
+        out.update(zip(toks, toks[1:], toks[2:], strict=False))
+    return frozenset(out)
+
+
+def title_exact(articles: Sequence[Article]) -> dict[str, str]:
+    """Baseline: same normalised title words, same story."""
+    first: dict[tuple[str, ...], str] = {}
+    return {a.id: first.setdefault(tuple(words(a.title)), a.id) for a in articles}
+
+
+def title_jaccard(articles: Sequence[Article], threshold: float) -> dict[str, str]:
+    """Baseline: single-link over title content-word Jaccard."""
+    sets = {a.id: frozenset(content_tokens(a.title)) for a in articles}
+    return single_link([a.id for a in articles], jaccard_links(sets, threshold))
+
+
+def shingle_jaccard(articles: Sequence[Article], threshold: float = SHINGLE_THRESHOLD) -> dict[str, str]:
+    """Baseline: single-link over word-3-gram shingle Jaccard."""
+    sets = {a.id: shingles(a) for a in articles}
+    return single_link([a.id for a in articles], jaccard_links(sets, threshold))
+
+
+def ours(articles: Sequence[Article]) -> dict[str, str]:
+    """Our batch grouping: fingerprints, then `group_stories`."""
+    docs = [(a.id, fingerprint(a.title, a.text, source=a.source, published=a.date)) for a in articles]
+    return group_stories(docs)
+
+
+def ours_online(articles: Sequence[Article]) -> dict[str, str]:
+    """The bot's online grouping: `StoryIndex.add` in publication order."""
+    index = StoryIndex()
+    return {
+        a.id: index.add(a.id, fingerprint(a.title, a.text, source=a.source, published=a.date))
+        for a in sorted(articles, key=lambda a: (a.date, a.id))
+    }
+
+
+def timed(method: Callable[[], dict[str, str]]) -> tuple[dict[str, str], float]:
+    """A grouping and the seconds it took."""
+    start = time.perf_counter()
+    groups = method()
+    return groups, time.perf_counter() - start
+
+
+def row(name: str, groups: Mapping[str, str], pairs: Sequence[Pair], seconds: float | None, n: int) -> str:
+    """One line of the results table."""
+    main, every = score(groups, pairs), score(groups, pairs, borderline=True)
+    speed = f"{n / seconds:>8.0f}" if seconds else f"{'':>8}"
+    return (
+        f"{name:<36} {100 * main.precision:>5.1f} {100 * main.recall:>5.1f} {100 * main.f1:>5.1f}"
+        f"   {100 * every.precision:>5.1f} {100 * every.recall:>5.1f} {100 * every.f1:>5.1f}   {speed}"
+    )
+
+
+def main() -> None:
+    """Print the table and the JSON line."""
+    folder = eval_dir()
+    if folder is None or not (folder / "stories-dev.jsonl").is_file():
+        print("No story evaluation data (set KHULASA_EVAL_DIR to the shared/eval folder); nothing to do.")
+        return
+    articles, pairs = load(folder)
+    n = len(articles)
+    kept = [p for p in pairs if not p.borderline]
+    print(
+        f"{n} articles clustered together; {len(pairs)} dev pairs, {len(kept)} without borderline "
+        f"({sum(p.same for p in kept)} same story)."
+    )
+    header = f"{'method':<36} {'P':>5} {'R':>5} {'F1':>5}   {'P+b':>5} {'R+b':>5} {'F1+b':>5}   {'art/s':>8}"
+    print(header)
+    print("-" * len(header))
+    exact, exact_s = timed(lambda: title_exact(articles))
+    print(row("title match (same title words)", exact, pairs, exact_s, n))
+    best_title: tuple[float, float, dict[str, str]] | None = None
+    for threshold in TITLE_THRESHOLDS:
+        groups = title_jaccard(articles, threshold)
+        f1 = score(groups, pairs).f1
+        if best_title is None or f1 > best_title[0]:
+            best_title = (f1, threshold, groups)
+    assert best_title is not None
+    print(row(f"title Jaccard >= {best_title[1]} (best), single", best_title[2], pairs, None, n))
+    shingle, shingle_s = timed(lambda: shingle_jaccard(articles))
+    print(row(f"shingle Jaccard >= {SHINGLE_THRESHOLD}, single-link", shingle, pairs, shingle_s, n))
+    online, online_s = timed(lambda: ours_online(articles))
+    print(row("ours, online (StoryIndex.add)", online, pairs, online_s, n))
+    batch, batch_s = timed(lambda: ours(articles))
+    print(row("ours, batch (group_stories)", batch, pairs, batch_s, n))
+    print("P/R/F1: non-borderline dev pairs; +b: borderline pairs counted too; art/s: fingerprint + group.")
+    sizes = defaultdict(int)
+    for story in batch.values():
+        sizes[story] += 1
+    print(f"ours, batch: {len(sizes)} stories, largest {max(sizes.values())} articles.")
+    result = score(batch, pairs)
+    baseline_f1 = max(score(shingle, pairs).f1, best_title[0], score(exact, pairs).f1)
+    print(
+        json.dumps(
+            {
+                "precision": round(result.precision, 4),
+                "recall": round(result.recall, 4),
+                "f1": round(result.f1, 4),
+                "baseline_f1": round(baseline_f1, 4),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

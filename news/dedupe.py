@@ -1,0 +1,491 @@
+"""Group articles from different outlets that report the same event into stories (pure).
+
+An article becomes a `DocSig` (content tokens of title, lead and text, numbers, time, source). Two
+signatures are compared with IDF-weighted features (cosine of full text, lead and title, how much of one
+lead/title the other text covers, shared and conflicting numbers, hours apart), combined by a small
+logistic model fitted on the dev pairs of `shared/eval/stories-dev.jsonl`. Stories are formed by
+average-link clustering, never single-link chaining: a story only absorbs what is similar to its members
+on average, so one wire copy cannot bridge two different events.
+
+`group_stories` clusters a batch (global IDF); `StoryIndex` does the same online for the bot (inverted
+index on lead words for candidates, a time window that evicts old documents, document frequencies kept
+as documents come and go).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+
+from news.normalize import words
+
+WINDOW = timedelta(hours=72)
+LEAD_TOKENS = 40  # content tokens of the body that, after the title, make the lead
+LEAD_WORDS = 50  # raw words of the body searched for lead numbers
+PAIR_THRESHOLD = 0.5  # `same_story`: probability that two articles report one event
+LINK_THRESHOLD = 0.5  # average similarity a document/cluster needs to join a story
+UNSEEN_IDF = 7.0  # weight of a term missing from a plain IDF mapping (about log(1000): rare)
+MIN_CORPUS = 200  # IDF pretends the corpus has at least this many documents (sane weights when small)
+MAX_POSTING_SHARE = 0.05  # lead words in more than this share of documents do not propose candidates...
+MIN_POSTING_CAP = 20  # ... but a word in up to this many documents always may (small or young indexes)
+MIN_SHARED_LEAD = 3  # candidates share at least this many such lead words
+
+# Function words and newsroom fillers (normalised like `words`: ى→ي, ة→ه, أ/إ/آ→ا).
+_STOP_TEXT = """
+    في من علي الي عن مع ان او ما لا لم لن قد كان كانت يكون تكون هذا هذه ذلك تلك التي الذي الذين اللذين
+    هو هي هم هما نحن انا وهو وهي ثم كما بين بعد قبل حتي عند اليوم امس غدا خلال منذ حيث اي كل غير بعض وقد
+    لقد اما الا ايضا فيه فيها به بها له لها لهم منه منها عليه عليها اليه اليها عنه عنها وفي ومن وعلي وان
+    ولا وما قال قالت وقال وقالت اضاف واضاف اضافت اكد واكد اكدت اوضح واوضح اشار واشار يوم تم وتم عام العام
+    الماضي الجاري المقبل الاول الثاني نحو اكثر اقل لدي مثل وذلك وهذا جدا فقط اذا عبر ضمن او لكن ولكن
+    حول الان اليوم وكان وكانت كذلك حيث بان بانه انه انها الذي وان وقد فيما بينما
+"""
+STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+_PREFIXES = ("وبال", "وال", "بال", "فال", "كال", "لل", "ال")  # stripped when 3+ letters remain
+_SHORT_PREFIXES = ("و", "ف", "ب", "ل")  # stripped when 4+ letters remain
+_YEAR = re.compile(r"(19|20|14)\d\d")
+_DIGITS = re.compile(r"\d+")
+
+# Logistic model over `_features` (fitted on the non-borderline dev pairs with all 1,030 articles for IDF;
+# see benchmarks/stories.py). Cosines and covers are IDF-weighted; numbers are counts; days are capped at 3.
+_FEATURES = (
+    "full_cos", "lead_cos", "title_cos", "conflicting_numbers", "days_apart",
+    "lead_cover_min", "lead_cover_max", "title_cover_min", "title_cover_max",
+    "shared_lead_numbers", "conflicting_lead_numbers",
+)  # fmt: skip
+_WEIGHTS = (0.871, 1.307, 1.186, -0.221, -1.367, 0.900, 1.057, 1.656, 1.687, 1.308, -0.463)
+_BIAS = -2.681
+
+
+def _strip(word: str) -> str:
+    """Light clitic stripping: one article/preposition/conjunction prefix, never below three letters."""
+    for prefix in _PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+            return word[len(prefix) :]
+    for prefix in _SHORT_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 4:
+            return word[len(prefix) :]
+    return word
+
+
+def content_tokens(text: str) -> list[str]:
+    """Normalised content words of a text: no stop words, no one-letter words, light clitic stripping."""
+    return [
+        word if word.isdigit() else _strip(word) for word in words(text) if len(word) > 1 and word not in STOP_WORDS
+    ]
+
+
+def _numbers(tokens: Iterable[str]) -> frozenset[str]:
+    """Digit runs of the tokens ("و89" → "89"), years left out: they date the topic, not the event."""
+    return frozenset(n for t in tokens for n in _DIGITS.findall(t) if not _YEAR.fullmatch(n))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """An aware UTC datetime (naive ones are taken as UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class DocSig:
+    """What story grouping needs to know about one article."""
+
+    title: tuple[str, ...]  # content tokens of the title
+    lead: tuple[str, ...]  # title tokens, then the first LEAD_TOKENS content tokens of the body
+    tf: tuple[tuple[str, int], ...]  # term counts of title + body, sorted by term
+    numbers: frozenset[str]  # numbers anywhere in title + body
+    lead_numbers: frozenset[str]  # numbers in the title and the first LEAD_WORDS words of the body
+    published: datetime | None = None  # aware UTC
+    source: str = ""
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        """The distinct terms of title + body."""
+        return frozenset(term for term, _ in self.tf)
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """Term counts as a dict (for fast lookups)."""
+        return dict(self.tf)
+
+
+def fingerprint(title: str, text: str, *, source: str = "", published: datetime | None = None) -> DocSig:
+    """The signature of one article from its title and plain text."""
+    title_tokens = content_tokens(title)
+    body_tokens = content_tokens(text)
+    body_words = words(text)
+    return DocSig(
+        title=tuple(title_tokens),
+        lead=tuple(title_tokens + body_tokens[:LEAD_TOKENS]),
+        tf=tuple(sorted(Counter(title_tokens + body_tokens).items())),
+        numbers=_numbers(words(title) + body_words),
+        lead_numbers=_numbers(words(title) + body_words[:LEAD_WORDS]),
+        published=_utc(published),
+        source=source,
+    )
+
+
+class IdfTable(Mapping[str, float]):
+    """Inverse document frequencies from document counts; every term has a weight (unseen ones are rare)."""
+
+    def __init__(self, df: Mapping[str, int], n_docs: int) -> None:
+        self._df = df
+        self._n = n_docs
+
+    def __getitem__(self, term: str) -> float:
+        return math.log((max(self._n, MIN_CORPUS) + 1) / (self._df.get(term, 0) + 1))
+
+    def __contains__(self, term: object) -> bool:
+        return isinstance(term, str) and self._df.get(term, 0) > 0
+
+    def __iter__(self) -> Iterator[str]:
+        return (term for term, count in self._df.items() if count > 0)
+
+    def __len__(self) -> int:
+        return sum(1 for count in self._df.values() if count > 0)
+
+    def get(self, term: str, default: float | None = None) -> float:  # type: ignore[override]
+        """The weight of a term (never missing)."""
+        return self[term]
+
+
+def idf_table(sigs: Iterable[DocSig]) -> IdfTable:
+    """The IDF of a batch of signatures."""
+    df: Counter[str] = Counter()
+    n = 0
+    for sig in sigs:
+        df.update(sig.terms)
+        n += 1
+    return IdfTable(df, n)
+
+
+_UNIFORM: Mapping[str, float] = {}
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A signature's weighted vectors under one IDF (computed once per comparison round)."""
+
+    sig: DocSig
+    full: dict[str, float]
+    full_norm: float
+    lead: dict[str, float]
+    lead_norm: float
+    title: dict[str, float]
+    title_norm: float
+    lead_idf: tuple[tuple[str, float], ...]  # distinct lead terms with their IDF
+    title_idf: tuple[tuple[str, float], ...]
+
+
+def _vector(counts: Mapping[str, int], idf: Mapping[str, float]) -> tuple[dict[str, float], float]:
+    """Sublinear TF × IDF weights and their norm."""
+    vec = {t: (1.0 + math.log(n)) * idf.get(t, UNSEEN_IDF) for t, n in counts.items()}
+    return vec, math.sqrt(sum(v * v for v in vec.values()))
+
+
+def _prepare(sig: DocSig, idf: Mapping[str, float]) -> _Prepared:
+    """Weight a signature's title, lead and text with an IDF."""
+    full, full_norm = _vector(sig.counts, idf)
+    lead, lead_norm = _vector(Counter(sig.lead), idf)
+    title, title_norm = _vector(Counter(sig.title), idf)
+    return _Prepared(
+        sig, full, full_norm, lead, lead_norm, title, title_norm,
+        tuple((t, idf.get(t, UNSEEN_IDF)) for t in dict.fromkeys(sig.lead)),
+        tuple((t, idf.get(t, UNSEEN_IDF)) for t in dict.fromkeys(sig.title)),
+    )  # fmt: skip
+
+
+def _cosine(a: dict[str, float], a_norm: float, b: dict[str, float], b_norm: float) -> float:
+    """Cosine of two sparse vectors with known norms."""
+    if not a_norm or not b_norm:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(v * b.get(t, 0.0) for t, v in a.items()) / (a_norm * b_norm)
+
+
+def _cover(part: tuple[tuple[str, float], ...], whole: frozenset[str]) -> float:
+    """IDF share of the (term, idf) pairs of `part` whose term occurs in `whole`."""
+    total = sum(w for _, w in part)
+    return sum(w for t, w in part if t in whole) / total if total else 0.0
+
+
+def hours_apart(a: DocSig, b: DocSig) -> float:
+    """Hours between two publication times (0 when one is unknown)."""
+    if a.published is None or b.published is None:
+        return 0.0
+    return abs((a.published - b.published).total_seconds()) / 3600
+
+
+def _features(pa: _Prepared, pb: _Prepared) -> tuple[float, ...]:
+    """The features of a prepared pair, in `_FEATURES` order."""
+    a, b = pa.sig, pb.sig
+    cover_a, cover_b = _cover(pa.lead_idf, b.terms), _cover(pb.lead_idf, a.terms)
+    title_a, title_b = _cover(pa.title_idf, b.terms), _cover(pb.title_idf, a.terms)
+    return (
+        _cosine(pa.full, pa.full_norm, pb.full, pb.full_norm),
+        _cosine(pa.lead, pa.lead_norm, pb.lead, pb.lead_norm),
+        _cosine(pa.title, pa.title_norm, pb.title, pb.title_norm),
+        min(len(a.numbers - b.numbers), len(b.numbers - a.numbers), 10),
+        min(hours_apart(a, b), 72.0) / 24,
+        min(cover_a, cover_b),
+        max(cover_a, cover_b),
+        min(title_a, title_b),
+        max(title_a, title_b),
+        min(len(a.lead_numbers & b.lead_numbers), 5),
+        min(len(a.lead_numbers - b.lead_numbers), len(b.lead_numbers - a.lead_numbers), 5),
+    )
+
+
+def _probability(features: tuple[float, ...]) -> float:
+    """The logistic model's probability for a feature vector."""
+    z = _BIAS + sum(w * x for w, x in zip(_WEIGHTS, features, strict=True))
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def pair_features(a: DocSig, b: DocSig, idf: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The named features of a pair (for inspection and tuning)."""
+    idf = _UNIFORM if idf is None else idf
+    return dict(zip(_FEATURES, _features(_prepare(a, idf), _prepare(b, idf)), strict=True))
+
+
+def similarity(a: DocSig, b: DocSig, idf: Mapping[str, float] | None = None) -> float:
+    """Probability (0..1) that two articles report the same event; without `idf` every term weighs the same."""
+    idf = _UNIFORM if idf is None else idf
+    return _probability(_features(_prepare(a, idf), _prepare(b, idf)))
+
+
+def same_story(a: DocSig, b: DocSig, idf: Mapping[str, float] | None = None) -> bool:
+    """Whether two articles, compared on their own, report the same event."""
+    return similarity(a, b, idf) >= PAIR_THRESHOLD
+
+
+def comparable(a: DocSig, b: DocSig, window: timedelta = WINDOW) -> bool:
+    """Whether two articles may be linked at all: different (or unknown) outlets, close enough in time."""
+    if a.source and a.source == b.source:
+        return False  # one outlet does not report one event twice (re-crawls are deduplicated upstream)
+    return hours_apart(a, b) <= window.total_seconds() / 3600
+
+
+def _lead_keys(sig: DocSig) -> frozenset[str]:
+    """The lead words used to look up candidates (numbers included)."""
+    return frozenset(sig.lead)
+
+
+class StoryIndex:
+    """Online story grouping: each added article joins the most similar recent story or starts one."""
+
+    def __init__(self, *, window: timedelta = WINDOW, threshold: float | None = None) -> None:
+        self.window = window
+        self.threshold = LINK_THRESHOLD if threshold is None else threshold
+        self._sigs: dict[str, DocSig] = {}
+        self._times: dict[str, datetime | None] = {}
+        self._story: dict[str, str] = {}
+        self._members: dict[str, list[str]] = {}
+        self._postings: dict[str, set[str]] = defaultdict(set)
+        self._lead_df: Counter[str] = Counter()
+        self._df: Counter[str] = Counter()
+        self._queue: list[tuple[datetime, str]] = []  # (time, doc_id) heap for eviction
+        self._clock: datetime | None = None
+
+    @classmethod
+    def from_iterable(cls, docs: Iterable[tuple[str, DocSig]], **kwargs: object) -> StoryIndex:
+        """An index rebuilt from stored articles, added oldest first."""
+        index = cls(**kwargs)  # type: ignore[arg-type]
+        for doc_id, sig in sorted(docs, key=_order_key):
+            index.add(doc_id, sig)
+        return index
+
+    def __len__(self) -> int:
+        return len(self._sigs)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._sigs
+
+    def story_of(self, doc_id: str) -> str | None:
+        """The story of a document still in the window."""
+        return self._story.get(doc_id)
+
+    def stories(self) -> dict[str, tuple[str, ...]]:
+        """Story id → its documents in the window."""
+        return {story: tuple(members) for story, members in self._members.items()}
+
+    @property
+    def idf(self) -> IdfTable:
+        """The IDF of the documents in the window."""
+        return IdfTable(self._df, len(self._sigs))
+
+    def add(self, doc_id: str, sig: DocSig) -> str:
+        """Add an article and return its story id (its own id when it starts a new story)."""
+        if doc_id in self._story:
+            return self._story[doc_id]
+        moment = sig.published or self._clock
+        if moment is not None and (self._clock is None or moment > self._clock):
+            self._clock = moment
+        self._evict()
+        self._df.update(sig.terms)
+        self._sigs[doc_id] = sig
+        idf = self.idf
+        prepared = _prepare(sig, idf)
+        totals: dict[str, float] = defaultdict(float)
+        for other in sorted(self._candidates(sig)):
+            other_sig = self._sigs[other]
+            if comparable(sig, other_sig, self.window):
+                totals[self._story[other]] += _probability(_features(prepared, _prepare(other_sig, idf)))
+        best, best_score = doc_id, self.threshold
+        for story, total in sorted(totals.items()):
+            score = total / len(self._members[story])
+            if score >= best_score:
+                best, best_score = story, score
+        self._register(doc_id, sig, best, moment)
+        return best
+
+    def _candidates(self, sig: DocSig) -> set[str]:
+        """Documents sharing at least MIN_SHARED_LEAD not-too-common lead words with `sig`."""
+        cap = max(MIN_POSTING_CAP, MAX_POSTING_SHARE * len(self._sigs))
+        shared: Counter[str] = Counter()
+        for key in _lead_keys(sig):
+            if self._lead_df[key] <= cap:
+                shared.update(self._postings.get(key, ()))
+        return {doc for doc, n in shared.items() if n >= MIN_SHARED_LEAD}
+
+    def _register(self, doc_id: str, sig: DocSig, story: str, moment: datetime | None) -> None:
+        """Store a document under its story and in the lookup structures."""
+        self._story[doc_id] = story
+        self._members.setdefault(story, []).append(doc_id)
+        self._times[doc_id] = moment
+        for key in _lead_keys(sig):
+            self._postings[key].add(doc_id)
+            self._lead_df[key] += 1
+        if moment is not None:
+            heapq.heappush(self._queue, (moment, doc_id))
+
+    def _evict(self) -> None:
+        """Forget documents published more than `window` before the newest one."""
+        if self._clock is None:
+            return
+        horizon = self._clock - self.window
+        while self._queue and self._queue[0][0] < horizon:
+            _, doc_id = heapq.heappop(self._queue)
+            self._forget(doc_id)
+
+    def _forget(self, doc_id: str) -> None:
+        """Remove one document from every structure."""
+        sig = self._sigs.pop(doc_id)
+        self._times.pop(doc_id, None)
+        story = self._story.pop(doc_id)
+        members = self._members[story]
+        members.remove(doc_id)
+        if not members:
+            del self._members[story]
+        self._df.subtract(sig.terms)
+        for key in _lead_keys(sig):
+            posting = self._postings[key]
+            posting.discard(doc_id)
+            if not posting:
+                del self._postings[key]
+            self._lead_df[key] -= 1
+            if self._lead_df[key] <= 0:
+                del self._lead_df[key]
+        for term in sig.terms:
+            if self._df[term] <= 0:
+                del self._df[term]
+
+
+def _order_key(item: tuple[str, DocSig]) -> tuple[datetime, str]:
+    """Oldest first, then by id (documents without a time sort first)."""
+    doc_id, sig = item
+    return (sig.published or datetime.min.replace(tzinfo=UTC), doc_id)
+
+
+def candidate_pairs(sigs: Mapping[str, DocSig]) -> set[tuple[str, str]]:
+    """Pairs of documents sharing at least MIN_SHARED_LEAD not-too-common lead words (ids sorted)."""
+    postings: dict[str, list[str]] = defaultdict(list)
+    for doc_id in sorted(sigs):
+        for key in _lead_keys(sigs[doc_id]):
+            postings[key].append(doc_id)
+    cap = max(MIN_POSTING_CAP, MAX_POSTING_SHARE * len(sigs))
+    shared: Counter[tuple[str, str]] = Counter()
+    for docs in postings.values():
+        if len(docs) > cap:
+            continue
+        for i, a in enumerate(docs):
+            for b in docs[i + 1 :]:
+                shared[(a, b)] += 1
+    return {pair for pair, n in shared.items() if n >= MIN_SHARED_LEAD}
+
+
+def pair_similarities(
+    sigs: Mapping[str, DocSig], idf: Mapping[str, float], *, window: timedelta = WINDOW
+) -> dict[tuple[str, str], float]:
+    """Similarity of every candidate pair within the time window."""
+    prepared: dict[str, _Prepared] = {}
+    sims: dict[tuple[str, str], float] = {}
+    for a, b in sorted(candidate_pairs(sigs)):
+        if comparable(sigs[a], sigs[b], window):
+            pa = prepared.get(a) or prepared.setdefault(a, _prepare(sigs[a], idf))
+            pb = prepared.get(b) or prepared.setdefault(b, _prepare(sigs[b], idf))
+            sims[(a, b)] = _probability(_features(pa, pb))
+    return sims
+
+
+def average_link(
+    doc_ids: Iterable[str], sims: Mapping[tuple[str, str], float], threshold: float = LINK_THRESHOLD
+) -> dict[str, str]:
+    """Average-link agglomerative clustering (missing pairs count as 0); doc_id → a member of its cluster."""
+    parent = {doc_id: doc_id for doc_id in doc_ids}
+    size = dict.fromkeys(parent, 1)
+    links: dict[str, dict[str, float]] = {doc_id: {} for doc_id in parent}
+    for (a, b), s in sims.items():
+        links[a][b] = links[a].get(b, 0.0) + s
+        links[b][a] = links[b].get(a, 0.0) + s
+    heap = [(-s / 1, a, b) for (a, b), s in sims.items() if s >= threshold]
+    heapq.heapify(heap)
+    while heap:
+        neg, a, b = heapq.heappop(heap)
+        if parent[a] != a or parent[b] != b:
+            continue  # one side was merged away
+        current = links[a].get(b, 0.0) / (size[a] * size[b])
+        if abs(current + neg) > 1e-12:
+            continue  # stale entry: a newer one for this pair is in the heap
+        keep, gone = min(a, b), max(a, b)
+        parent[gone] = keep
+        size[keep] += size[gone]
+        for other, total in links.pop(gone).items():
+            if other == keep:
+                continue
+            del links[other][gone]
+            links[keep][other] = links[keep].get(other, 0.0) + total
+            links[other][keep] = links[keep][other]
+        links[keep].pop(gone, None)
+        for other, total in links[keep].items():
+            score = total / (size[keep] * size[other])
+            if score >= threshold:
+                heapq.heappush(heap, (-score, *sorted((keep, other))))
+    roots = {}
+    for doc_id in parent:
+        root = doc_id
+        while parent[root] != root:
+            root = parent[root]
+        roots[doc_id] = root
+    return roots
+
+
+def group_stories(docs: Iterable[tuple[str, DocSig]], *, window: timedelta = WINDOW) -> dict[str, str]:
+    """Batch grouping: doc_id → story id (the id of the story's earliest article); deterministic."""
+    ordered = sorted(docs, key=_order_key)
+    sigs = dict(ordered)
+    idf = idf_table(sigs.values())
+    roots = average_link(sigs, pair_similarities(sigs, idf, window=window))
+    rank = {doc_id: i for i, doc_id in enumerate(sigs)}
+    first: dict[str, str] = {}
+    for doc_id in sorted(sigs, key=rank.__getitem__):
+        first.setdefault(roots[doc_id], doc_id)
+    return {doc_id: first[roots[doc_id]] for doc_id in sigs}

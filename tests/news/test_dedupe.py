@@ -1,0 +1,234 @@
+"""news.dedupe: fingerprints, pair decisions, time window, online vs batch grouping, dev eval."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from benchmarks._evaldir import eval_dir
+from news.dedupe import (
+    DocSig,
+    StoryIndex,
+    content_tokens,
+    fingerprint,
+    group_stories,
+    idf_table,
+    same_story,
+    similarity,
+)
+
+T0 = datetime(2015, 8, 6, 9, 0, tzinfo=UTC)
+
+WIRE = (
+    "ماليزيا تؤكد أن الحطام يعود للطائرة المفقودة إم إتش 370",
+    "أكد رئيس الوزراء الماليزي نجيب عبد الرزاق في وقت مبكر من صباح الخميس أن قطعة الحطام التي عثر عليها في "
+    "جزيرة ريونيون الفرنسية بالمحيط الهندي تعود إلى طائرة بوينغ 777 التابعة للخطوط الجوية الماليزية في رحلتها "
+    "إم إتش 370 التي اختفت في الثامن من مارس 2014 وعلى متنها 239 شخصا. "
+    "وقال نجيب في مؤتمر صحفي في كوالالمبور إن خبراء فرنسيين وماليزيين فحصوا القطعة في مختبر بمدينة تولوز "
+    "وأكدوا أنها جزء من جناح الطائرة. "
+    "وأضاف أن هذا التأكيد يمثل أول دليل مادي على أن الطائرة أنهت رحلتها في جنوب المحيط الهندي. "
+    "وعبر رئيس الوزراء عن تعاطفه مع أسر الركاب الذين انتظروا أكثر من خمسمئة يوم. "
+    "وتواصل فرق البحث الأسترالية مسح قاع المحيط في منطقة تبلغ مساحتها 120 ألف كيلومتر مربع.",
+)
+# The same wire story, retitled and cut after its second sentence by another paper.
+TRIMMED = (
+    "رسميا: حطام ريونيون من الطائرة الماليزية",
+    "أكد رئيس الوزراء الماليزي نجيب عبد الرزاق صباح يوم الخميس أن قطعة الحطام التي عثر عليها في جزيرة "
+    "ريونيون الفرنسية بالمحيط الهندي تعود إلى طائرة بوينغ 777 التابعة للخطوط الجوية الماليزية في رحلتها "
+    "إم إتش 370 التي اختفت في الثامن من مارس 2014 وعلى متنها 239 شخصا. "
+    "وقال نجيب في مؤتمر صحفي في كوالالمبور إن خبراء فرنسيين وماليزيين فحصوا القطعة في مختبر بمدينة تولوز.",
+)
+# An independent rewrite: other words, same names, places and numbers.
+REWRITE = (
+    "نجيب عبد الرزاق: قطعة الجناح من الرحلة 370",
+    "أعلن نجيب عبد الرزاق رئيس وزراء ماليزيا أن الخبراء في تولوز تأكدوا من أن الجزء المكتشف على شاطئ جزيرة "
+    "ريونيون هو من جناح الطائرة بوينغ 777 المفقودة منذ مارس 2014. "
+    "وكانت الطائرة تقل 239 راكبا من كوالالمبور إلى بكين عندما اختفت عن شاشات الرادار. "
+    "وقال نجيب إن التأكيد يعني أن الطائرة سقطت في جنوب المحيط الهندي، معربا عن أمله في العثور على مزيد من الحطام.",
+)
+# One template, two market sessions: different events.
+CLOSE_1 = (
+    "الأسهم السعودية تغلق منخفضة 136 نقطة",
+    "سجل مؤشر سوق الأسهم السعودية اليوم تراجعا بمقدار 136.12 نقطة بنسبة 1.55 في المئة ليغلق عند مستوى "
+    "8654.64 نقطة، وبتداولات بلغت قيمتها 5.4 مليار ريال. "
+    "وبلغت كمية الأسهم المتداولة 210 ملايين سهم تقاسمتها 98 ألف صفقة سجلت فيها أسهم 20 شركة ارتفاعا في "
+    "قيمتها، فيما أغلقت أسهم 146 شركة على تراجع. "
+    "وكانت أسهم شركات موبايلي وكيان والإنماء الأكثر نشاطا من حيث الكمية.",
+)
+CLOSE_2 = (
+    "الأسهم السعودية تغلق مرتفعة 21 نقطة",
+    "سجل مؤشر سوق الأسهم السعودية اليوم ارتفاعا بمقدار 21.29 نقطة بنسبة 0.24 في المئة ليغلق عند مستوى "
+    "8790.77 نقطة، وبتداولات بلغت قيمتها 6.1 مليار ريال. "
+    "وبلغت كمية الأسهم المتداولة 232 مليون سهم تقاسمتها 105 آلاف صفقة سجلت فيها أسهم 112 شركة ارتفاعا في "
+    "قيمتها، فيما أغلقت أسهم 50 شركة على تراجع. "
+    "وكانت أسهم شركات الإنماء وكيان وزين الأكثر نشاطا من حيث الكمية.",
+)
+# Same topic (customs seizures), same day, two different events.
+BUST_1 = (
+    "إحباط تهريب 320 ألف حبة كبتاغون في منفذ الحديثة",
+    "أحبط رجال الجمارك في منفذ الحديثة محاولة تهريب 320 ألف حبة كبتاغون كانت مخبأة داخل ستة جوالين "
+    "بلاستيكية في شاحنة قادمة إلى المملكة. "
+    "وأوضح مدير جمرك الحديثة إبراهيم العنزي أنه جرى تسليم المضبوطات والسائق إلى المديرية العامة لمكافحة المخدرات.",
+)
+BUST_2 = (
+    "إحباط تهريب 176 كبسولة هيروين وكوكايين في مطار جدة",
+    "أحبط رجال الجمارك في مطار الملك عبدالعزيز الدولي بجدة محاولتي تهريب 87 كبسولة كوكايين و89 كبسولة "
+    "هيروين كانت مخبأة داخل أحشاء مسافرين قادمين إلى المملكة. "
+    "وأوضح مدير جمرك المطار أنه جرى تسليم المضبوطات والمسافرين إلى المديرية العامة لمكافحة المخدرات.",
+)
+
+
+def sig(article: tuple[str, str], source: str, hours: float = 0) -> DocSig:
+    """A fingerprint published `hours` after T0."""
+    title, text = article
+    return fingerprint(title, text, source=source, published=T0 + timedelta(hours=hours))
+
+
+def corpus() -> list[tuple[str, DocSig]]:
+    """One three-article story and four articles that each stand alone."""
+    return [
+        ("wire", sig(WIRE, "okaz")),
+        ("trimmed", sig(TRIMMED, "alriyadh", 3)),
+        ("rewrite", sig(REWRITE, "aawsat", 6)),
+        ("close-1", sig(CLOSE_1, "okaz", 1)),
+        ("close-2", sig(CLOSE_2, "alyaum", 25)),
+        ("bust-1", sig(BUST_1, "okaz", 2)),
+        ("bust-2", sig(BUST_2, "alwatan", 4)),
+    ]
+
+
+def idf() -> dict[str, float]:
+    """The IDF of the small corpus."""
+    return dict(idf_table(s for _, s in corpus()))
+
+
+# --- fingerprints -----------------------------------------------------------------------------------
+
+
+def test_content_tokens_fold_strip_clitics_and_drop_stop_words() -> None:
+    assert content_tokens("وقال إنّ الرئيسَ والوزراء في بالرياض") == ["رييس", "وزراء", "رياض"]
+
+
+def test_fingerprint_keeps_numbers_but_not_years_and_makes_times_utc() -> None:
+    riyadh = timezone(timedelta(hours=3))
+    s = fingerprint("عنوان", "بلغ العدد ٢٣٩ شخصا في 2014 و1436", published=datetime(2015, 8, 6, 12, tzinfo=riyadh))
+    assert s.numbers == frozenset({"239"})
+    assert s.published == datetime(2015, 8, 6, 9, tzinfo=UTC)
+    naive = fingerprint("عنوان", "نص", published=datetime(2015, 8, 6, 9))
+    assert naive.published == datetime(2015, 8, 6, 9, tzinfo=UTC)
+
+
+def test_fingerprint_is_pure_and_hashable() -> None:
+    assert sig(WIRE, "okaz") == sig(WIRE, "okaz")
+    assert len({sig(WIRE, "okaz"), sig(WIRE, "okaz")}) == 1
+
+
+# --- pair decisions ---------------------------------------------------------------------------------
+
+
+def test_wire_copy_and_trimmed_copy_are_one_story() -> None:
+    assert same_story(sig(WIRE, "okaz"), sig(TRIMMED, "alriyadh", 3), idf())
+    assert same_story(sig(WIRE, "okaz"), sig(TRIMMED, "alriyadh", 3))  # without IDF too
+
+
+def test_rewrite_sharing_names_and_numbers_is_one_story() -> None:
+    assert similarity(sig(WIRE, "okaz"), sig(REWRITE, "aawsat", 6), idf()) > 0.8
+    assert same_story(sig(TRIMMED, "alriyadh", 3), sig(REWRITE, "aawsat", 6), idf())
+
+
+def test_same_template_other_session_is_not_one_story() -> None:
+    assert not same_story(sig(CLOSE_1, "okaz"), sig(CLOSE_2, "alyaum", 24), idf())
+
+
+def test_same_topic_different_event_is_not_one_story() -> None:
+    assert not same_story(sig(BUST_1, "okaz"), sig(BUST_2, "alwatan", 2), idf())
+    assert similarity(sig(WIRE, "okaz"), sig(BUST_1, "alwatan")) < 0.1
+
+
+# --- grouping ---------------------------------------------------------------------------------------
+
+
+def test_group_stories_forms_the_story_and_leaves_the_rest_alone() -> None:
+    groups = group_stories(corpus())
+    assert groups == {
+        "wire": "wire",
+        "trimmed": "wire",
+        "rewrite": "wire",
+        "close-1": "close-1",
+        "close-2": "close-2",
+        "bust-1": "bust-1",
+        "bust-2": "bust-2",
+    }
+
+
+def test_group_stories_is_deterministic_and_names_stories_after_their_first_article() -> None:
+    docs = corpus()
+    shuffled = docs[:]
+    random.Random(7).shuffle(shuffled)
+    assert group_stories(shuffled) == group_stories(docs)
+    late_wire = [(doc_id, s) for doc_id, s in docs if doc_id != "wire"] + [("wire", sig(WIRE, "okaz", 9))]
+    assert group_stories(late_wire)["wire"] == "trimmed"
+
+
+def test_one_outlet_is_not_linked_to_itself_but_unknown_outlets_are() -> None:
+    assert group_stories([("a", sig(WIRE, "okaz")), ("b", sig(TRIMMED, "okaz", 1))]) == {"a": "a", "b": "b"}
+    assert group_stories([("a", sig(WIRE, "")), ("b", sig(TRIMMED, "", 1))]) == {"a": "a", "b": "a"}
+
+
+def test_time_window_is_respected_in_batch() -> None:
+    docs = [("old", sig(WIRE, "okaz")), ("new", sig(TRIMMED, "alriyadh", 5 * 24))]
+    assert group_stories(docs) == {"old": "old", "new": "new"}
+    assert group_stories(docs, window=timedelta(days=6)) == {"old": "old", "new": "old"}
+
+
+def test_story_index_evicts_documents_older_than_the_window() -> None:
+    index = StoryIndex(window=timedelta(hours=72))
+    assert index.add("wire", sig(WIRE, "okaz")) == "wire"
+    assert index.add("trimmed", sig(TRIMMED, "alriyadh", 3)) == "wire"
+    before = index.idf["ريونيون"]
+    assert index.add("bust", sig(BUST_1, "alwatan", 80)) == "bust"
+    assert "wire" not in index and "trimmed" not in index
+    assert len(index) == 1
+    assert index.add("rewrite", sig(REWRITE, "aawsat", 80)) == "rewrite"
+    assert index.idf["ريونيون"] > before  # document frequencies follow the window
+    assert "ماليزيه" not in index.idf
+
+
+def test_story_index_incremental_equals_batch() -> None:
+    docs = corpus()
+    index = StoryIndex()
+    online = {doc_id: index.add(doc_id, s) for doc_id, s in sorted(docs, key=lambda d: d[1].published or T0)}
+    assert online == group_stories(docs)
+    rebuilt = StoryIndex.from_iterable(reversed(docs))
+    assert rebuilt.stories() == {
+        "wire": ("wire", "trimmed", "rewrite"),
+        "close-1": ("close-1",),
+        "bust-1": ("bust-1",),
+        "bust-2": ("bust-2",),
+        "close-2": ("close-2",),
+    }
+
+
+def test_story_index_add_is_idempotent_and_works_without_times() -> None:
+    index = StoryIndex()
+    assert index.add("a", fingerprint(*WIRE, source="okaz")) == "a"
+    assert index.add("b", fingerprint(*TRIMMED, source="alriyadh")) == "a"
+    assert index.add("b", fingerprint(*BUST_1, source="alriyadh")) == "a"
+    assert index.story_of("b") == "a" and len(index) == 2
+
+
+# --- eval dev data ----------------------------------------------------------------------------------
+
+
+def test_dev_pairs_precision_and_f1() -> None:
+    folder = eval_dir()
+    if folder is None or not (folder / "stories-dev.jsonl").is_file():
+        pytest.skip("no story eval data (shared/eval/stories-*.jsonl, or set KHULASA_EVAL_DIR)")
+    from benchmarks.stories import load, ours, score
+
+    articles, pairs = load(folder)
+    result = score(ours(articles), pairs)
+    assert result.precision >= 0.93, result
+    assert result.f1 >= 0.88, result
