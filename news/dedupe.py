@@ -59,8 +59,8 @@ _FEATURES = (
     "lead_cover_min", "lead_cover_max", "title_cover_min", "title_cover_max",
     "shared_lead_numbers", "conflicting_lead_numbers",
 )  # fmt: skip
-_WEIGHTS = (0.871, 1.307, 1.186, -0.221, -1.367, 0.900, 1.057, 1.656, 1.687, 1.308, -0.463)
-_BIAS = -2.681
+_WEIGHTS = (0.853, 1.294, 1.179, -0.236, -1.422, 0.944, 1.051, 1.622, 1.640, 1.215, -0.475)
+_BIAS = -2.615
 
 
 def _strip(word: str) -> str:
@@ -286,7 +286,6 @@ class StoryIndex:
         self.window = window
         self.threshold = LINK_THRESHOLD if threshold is None else threshold
         self._sigs: dict[str, DocSig] = {}
-        self._times: dict[str, datetime | None] = {}
         self._story: dict[str, str] = {}
         self._members: dict[str, list[str]] = {}
         self._postings: dict[str, set[str]] = defaultdict(set)
@@ -296,9 +295,11 @@ class StoryIndex:
         self._clock: datetime | None = None
 
     @classmethod
-    def from_iterable(cls, docs: Iterable[tuple[str, DocSig]], **kwargs: object) -> StoryIndex:
+    def from_iterable(
+        cls, docs: Iterable[tuple[str, DocSig]], *, window: timedelta = WINDOW, threshold: float | None = None
+    ) -> StoryIndex:
         """An index rebuilt from stored articles, added oldest first."""
-        index = cls(**kwargs)  # type: ignore[arg-type]
+        index = cls(window=window, threshold=threshold)
         for doc_id, sig in sorted(docs, key=_order_key):
             index.add(doc_id, sig)
         return index
@@ -360,7 +361,6 @@ class StoryIndex:
         """Store a document under its story and in the lookup structures."""
         self._story[doc_id] = story
         self._members.setdefault(story, []).append(doc_id)
-        self._times[doc_id] = moment
         for key in _lead_keys(sig):
             self._postings[key].add(doc_id)
             self._lead_df[key] += 1
@@ -379,7 +379,6 @@ class StoryIndex:
     def _forget(self, doc_id: str) -> None:
         """Remove one document from every structure."""
         sig = self._sigs.pop(doc_id)
-        self._times.pop(doc_id, None)
         story = self._story.pop(doc_id)
         members = self._members[story]
         members.remove(doc_id)
