@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     fetch_concurrency: int = Field(4, ge=1, le=64)
     feed_max_failures: int = Field(10, ge=1, le=1000)
     allow_private_urls: bool = False
+    fetch_full_text: bool = True
 
     send_global_per_second: float = Field(30.0, gt=0, le=30)
     send_per_chat_per_second: float = Field(1.0, gt=0, le=30)

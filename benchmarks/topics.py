@@ -96,8 +96,13 @@ def load_cases(folder: Path) -> list[Case]:
         when = datetime.fromisoformat(record["date"]).date() if record.get("date") else None
         cases.append(
             Case(
-                row["id"], record.get("title") or "", record["text"], when,
-                frozenset(row["topics"]), frozenset(row["borderline"]), bool(row["keyword_trap"]),
+                row["id"],
+                record.get("title") or "",
+                record["text"],
+                when,
+                frozenset(row["topics"]),
+                frozenset(row["borderline"]),
+                bool(row["keyword_trap"]),
             )
         )
     return cases
@@ -153,7 +158,7 @@ def follow_index(n_follows: int, seed: int = 7) -> dict[str, list[int]]:
     """An in-memory index {topic_key: [chat_id, …]} of n follows over entity, pair and keyword topics."""
     rng = random.Random(seed)
     ids = sorted(default_gazetteer().entities)
-    keys = ids + [f"{a}+{b}" for i, a in enumerate(ids) for b in ids[i + 1:]]
+    keys = ids + [f"{a}+{b}" for i, a in enumerate(ids) for b in ids[i + 1 :]]
     keyword_pool = [f"kw:word{i}" for i in range(max(100, n_follows // 10))]
     index: dict[str, list[int]] = {}
     for chat_id in range(n_follows):
@@ -203,11 +208,15 @@ def main() -> None:
     traps = [c for c in cases if c.trap]
     trap_fp = sum(
         topic_matches(t, c.title, c.text, c.when) and label not in c.topics
-        for c in traps for label in labels if (t := parse_topic(label)) is not None
+        for c in traps
+        for label in labels
+        if (t := parse_topic(label)) is not None
     )
     base_fp = sum(
         baseline_matches(t, c, names) and label not in c.topics
-        for c in traps for label in labels if (t := parse_topic(label)) is not None
+        for c in traps
+        for label in labels
+        if (t := parse_topic(label)) is not None
     )
     print(f"single countries macro F1 {macro(singles):.3f}")
     print(f"keyword-trap stories: {len(traps)}; false topics on them: ours {trap_fp}, baseline {base_fp}")

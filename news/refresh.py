@@ -22,6 +22,7 @@ from news.models import Article, FeedItem
 from news.normalize import content_hash
 from news.parse import parse_feed
 from news.process import build_article, item_key
+from news.summarize import summarize_many
 from settings import Settings
 from storage import articles as article_store
 from storage import feeds as feed_store
@@ -159,6 +160,8 @@ class Refresher:
 
     async def _full_texts(self, items: Sequence[FeedItem]) -> dict[int, str | None]:
         """Fetch and extract the article page of items that carry only a teaser."""
+        if not self.settings.fetch_full_text:
+            return {}
         wanted = [(i, item.url) for i, item in enumerate(items) if item.url and is_teaser(item)]
         if not wanted:
             return {}
@@ -235,6 +238,8 @@ class Refresher:
                     )
                 )
                 new += 1
+                if not story_is_new:
+                    await self._story_grew(session, story_id)
                 keys = await self._followed_or_entity_keys(session, article.topic_keys)
                 new_keys = await article_store.add_topics(session, story_id, keys)
                 if backfill or article.published < cutoff or not (story_is_new or new_keys):
@@ -249,6 +254,19 @@ class Refresher:
                 title=title,
             )
         return FeedReport(feed.display_name, feed.url, new=new, stories=stories, queued=queued)
+
+    async def _story_grew(self, session: AsyncSession, story_id: int) -> None:
+        """Another article or outlet joined a story: redo its digest from all its articles and flag the change."""
+        await session.flush()
+        title, texts = await article_store.story_texts(session, story_id, limit=5)
+        story = await session.get(article_store.Story, story_id)
+        if story is None:
+            return
+        if len(texts) > 1:
+            digest = summarize_many(title, texts, max_words=self.settings.digest_max_words)
+            story.digest = digest or story.digest
+        story.updated_at = utcnow()
+        await outbox.story_changed(session, story_id)
 
     @staticmethod
     async def _followed_or_entity_keys(session: AsyncSession, keys: frozenset[str]) -> set[str]:

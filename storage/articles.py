@@ -173,3 +173,16 @@ async def entries_since_by_feed(session: AsyncSession, since: datetime) -> dict[
     """How many new entries each feed gave since a time."""
     stmt = select(Entry.feed_id, func.count()).where(Entry.created_at >= since).group_by(Entry.feed_id)
     return {feed_id: count for feed_id, count in (await session.execute(stmt)).all()}
+
+
+async def story_texts(session: AsyncSession, story_id: int, limit: int = 5) -> tuple[str, list[str]]:
+    """A story's headline and the texts of its first articles (oldest first)."""
+    stmt = (
+        select(Article.title, Article.text)
+        .where(Article.story_id == story_id)
+        .order_by(Article.published_at, Article.id)
+        .limit(limit)
+    )
+    rows = (await session.execute(stmt)).all()
+    story = await session.get(Story, story_id)
+    return (story.title if story else ""), [text or title for title, text in rows]

@@ -144,3 +144,11 @@ async def sent_message(session: AsyncSession, chat_id: int, story_id: int) -> in
         Delivery.chat_id == chat_id, Delivery.story_id == story_id, Delivery.status == SENT
     )
     return await session.scalar(stmt)
+
+
+async def story_changed(session: AsyncSession, story_id: int) -> None:
+    """A story already stored gained an article or outlet.
+
+    The walking skeleton only records nothing here: deliveries are unique per chat and story, so a grown
+    story is never pushed twice. Editing already-sent messages to add the new source is the delivery issue's.
+    """
