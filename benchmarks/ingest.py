@@ -19,17 +19,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import feedparser  # noqa: E402
+import feedparser
 
-from benchmarks._evaldir import eval_dir  # noqa: E402
-from news.dedupe import fingerprint  # noqa: E402
-from news.fetch import make_client  # noqa: E402
-from news.parse import parse_feed  # noqa: E402
-from news.process import build_article  # noqa: E402
-from news.refresh import Refresher  # noqa: E402
-from settings import Settings  # noqa: E402
-from storage.db import make_engine, make_sessionmaker, migrate  # noqa: E402
-from tests.support.feedserver import FeedServer  # noqa: E402
+from benchmarks._evaldir import eval_dir
+from news.dedupe import fingerprint
+from news.fetch import make_client
+from news.parse import parse_feed
+from news.process import build_article
+from news.refresh import Refresher
+from settings import Settings
+from storage.db import make_engine, make_sessionmaker, migrate
+from tests.support.feedserver import FeedServer
 
 ROUNDS = 3
 
