@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, func, select, update
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,10 @@ class Delivery(Base):
     """A story to push to a chat."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("chat_id", "story_id"),)
+    __table_args__ = (
+        UniqueConstraint("chat_id", "story_id"),
+        Index("ix_deliveries_status_not_before", "status", "not_before"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     chat_id: Mapped[int] = mapped_column(
@@ -41,6 +44,7 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    edit_requested_at: Mapped[datetime | None] = mapped_column(index=True)  # the story changed after the send
 
 
 @dataclass(frozen=True)

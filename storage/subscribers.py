@@ -11,6 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base, utcnow
 
+INSTANT, HOURLY, DAILY = "instant", "hourly", "daily"
+MODES = (INSTANT, HOURLY, DAILY)
+DEFAULT_DIGEST_HOUR = 8
+
 
 class Subscriber(Base):
     """A chat (private, group or channel) that talks to the bot."""
@@ -22,8 +26,11 @@ class Subscriber(Base):
     language: Mapped[str] = mapped_column(String(8), default="ar")
     active: Mapped[bool] = mapped_column(default=True)
     timezone: Mapped[str | None] = mapped_column(String(64))
-    mode: Mapped[str] = mapped_column(String(16), default="instant")
-    thread_id: Mapped[int | None]
+    mode: Mapped[str] = mapped_column(String(16), default=INSTANT)  # instant, hourly or daily
+    thread_id: Mapped[int | None]  # forum supergroups: the topic thread pushes go to
+    digest_hour: Mapped[int] = mapped_column(default=DEFAULT_DIGEST_HOUR, server_default=str(DEFAULT_DIGEST_HOUR))
+    quiet_start: Mapped[int | None]  # local hour quiet hours begin (None: no quiet hours)
+    quiet_end: Mapped[int | None]  # local hour they end
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -39,6 +46,7 @@ class Follow(Base):
         BigInteger, ForeignKey("subscribers.chat_id", ondelete="CASCADE", onupdate="CASCADE")
     )
     topic_key: Mapped[str] = mapped_column(String(200), index=True)
+    label: Mapped[str | None] = mapped_column(String(200))  # display name of a keyword topic, as written
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -59,12 +67,12 @@ async def touch(session: AsyncSession, chat_id: int, *, chat_type: str, language
     return subscriber
 
 
-async def follow(session: AsyncSession, chat_id: int, topic_key: str) -> bool:
-    """Follow a topic; False when the chat already follows it."""
+async def follow(session: AsyncSession, chat_id: int, topic_key: str, label: str | None = None) -> bool:
+    """Follow a topic (with an optional display label); False when the chat already follows it."""
     exists = await session.scalar(select(Follow.id).where(Follow.chat_id == chat_id, Follow.topic_key == topic_key))
     if exists is not None:
         return False
-    session.add(Follow(chat_id=chat_id, topic_key=topic_key))
+    session.add(Follow(chat_id=chat_id, topic_key=topic_key, label=label))
     await session.flush()
     return True
 

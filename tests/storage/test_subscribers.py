@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from storage import subscribers
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from settings import async_database_url
+from storage import outbox, subscribers
+from storage.db import alembic_config, make_engine, make_sessionmaker
 
 
 async def test_follow_unfollow_and_followers_lookup(db) -> None:
@@ -31,3 +37,41 @@ async def test_telegram_ids_beyond_32_bits(db) -> None:
         await subscribers.follow(session, big, "oil")
     async with db() as session:
         assert await subscribers.followers_of(session, ["oil"]) == [big]
+
+
+def _migrate_to(connection: Connection, revision: str, *, down: bool = False) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    (command.downgrade if down else command.upgrade)(config, revision)
+
+
+async def test_migration_0002_keeps_rows_on_upgrade_and_downgrade(database_url: str) -> None:
+    """0002 only adds columns and indexes: no table is recreated, so no foreign key cascade deletes rows."""
+    engine = make_engine(async_database_url(database_url))
+    rows = {
+        "subscribers": "INSERT INTO subscribers (chat_id, chat_type, language, active, mode, created_at, updated_at)"
+        " VALUES (7, 'private', 'ar', true, 'instant', '2026-01-01', '2026-01-01')",
+        "follows": "INSERT INTO follows (chat_id, topic_key, created_at) VALUES (7, 'iran', '2026-01-01')",
+        "stories": "INSERT INTO stories (id, title, digest, published_at, created_at, updated_at)"
+        " VALUES (1, 't', 'd', '2026-01-01', '2026-01-01', '2026-01-01')",
+        "deliveries": "INSERT INTO deliveries (chat_id, story_id, status, attempts, created_at)"
+        " VALUES (7, 1, 'sent', 1, '2026-01-01')",
+    }
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_migrate_to, "0001")
+            for statement in rows.values():
+                await connection.execute(text(statement))
+        async with engine.begin() as connection:
+            await connection.run_sync(_migrate_to, "head")
+        async with make_sessionmaker(engine)() as session:
+            chat = await session.get(subscribers.Subscriber, 7)
+            assert chat is not None and chat.digest_hour == 8 and chat.quiet_start is None
+            assert await subscribers.topics_of(session, 7) == ["iran"]
+            assert await outbox.counts(session) == {"sent": 1}
+        async with engine.begin() as connection:
+            await connection.run_sync(_migrate_to, "0001", down=True)
+            for table in rows:
+                assert (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar() == 1, table
+    finally:
+        await engine.dispose()
