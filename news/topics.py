@@ -5,7 +5,12 @@ spellings, demonyms, capitals, places, dated leaders and traps. Text is matched 
 (news.normalize) with one left-to-right pass over a token trie; Arabic proclitics (و ف ب ل ك ال and their
 combinations such as وال، بال، لل، وللـ) are stripped by generating a handful of variants per token, so no
 per-alias regular expression is ever built. A story is *about* an entity when the entity is in the title or
-the lead, or is mentioned repeatedly; a pair topic needs both entities salient or an explicit relation.
+the lead, or is mentioned repeatedly; a pair topic needs both entities salient or an explicit relation
+(the rules are listed in `_salient` and `_related_pairs`).
+
+Speed: text is folded once per story; the clitic variants, light stems and relation cues of a token are cached
+(bounded LRU caches, the vocabulary of news is small), and keyword keys are computed only for the keywords a
+caller says are followed (`story_topic_keys(..., keywords=...)`).
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import difflib
 import functools
 import re
 import tomllib
+import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from itertools import combinations
+from itertools import combinations, pairwise
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from news.normalize import normalize_arabic, words
+from news.normalize import fold_letters, normalize_arabic, words
 
 GAZETTEER_PATH = Path(__file__).resolve().parent / "data" / "gazetteer.toml"
 
@@ -35,12 +41,16 @@ KEYWORD_MAX_WORDS = 3
 KEYWORD_MAX_CHARS = 40
 QUERY_MAX_CHARS = 120
 
-# Salience (tuned on shared/eval/topics-dev.jsonl only).
+# Salience (tuned on shared/eval/topics-dev.jsonl only; the rules are documented in _salient).
 LEAD_MAX_SENTENCES = 2
 LEAD_MAX_TOKENS = 60
-LEAD_MIN_SHARE = 0.5  # a lead mention counts when the entity has ≥ half the mentions of the top entity
+LEAD_MIN_SHARE = 0.5  # a lead mention counts when the entity has ≥ half the mentions of the top entity …
+LEAD_MIN_REFERENCES = 2  # … or when the lead refers to it this often, once in its first sentence
+REFERENCE_GAP = 1  # mentions of one entity at most this many tokens apart are one reference ("السعودي عادل الجبير")
+LIST_MIN_ITEMS = 3  # this many different names run together are an enumeration ("سورية والعراق واليمن وليبيا")
 REPEAT_MIN_MENTIONS = 7  # otherwise: this many mentions …
 REPEAT_MIN_SHARE = 0.4  # … and ≥ this share of the top entity's
+TOKEN_CACHE_SIZE = 1 << 16  # distinct tokens whose clitic variants, stems and cue status are remembered
 RELATION_WINDOW = 3  # at most this many tokens between two actors of an explicit relation
 RELATION_CUE_REACH = 3  # the cue may stand this many tokens before the first actor
 
@@ -53,10 +63,21 @@ _LIST_KEYS = ("names", "nisba", "forms", "demonyms_en", "seats", "places", "code
 _PERSON_KEYS = frozenset({"name", "from", "until"})
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+_WORD = re.compile(r"\w+")  # the tokeniser of news.normalize.words, applied to text folded once per story
+# fold_letters, character by character: what it drops (diacritics, tatweel) and what it replaces (ة → ه …).
+_FOLDED = {c: fold_letters(c) for c in map(chr, range(0x0600, 0x0700)) if fold_letters(c) != c}
+_FOLD_DROP = re.compile("[" + "".join(c for c, f in _FOLDED.items() if not f) + "]")
+_FOLD_LETTERS = tuple((c, f) for c, f in _FOLDED.items() if f)
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+")
+_SENTENCE_END = re.compile(r"[.!?؟]\s+")  # the stop itself is no token, so it may go with the space
 _QUERY_SEPARATORS = re.compile(r"\s*(?:[-–—&/+,،|×]|\band\b|\bvs\.?\b|\bversus\b|\s+و\s+)\s*", re.IGNORECASE)
 _PROCLITIC_STARTS = frozenset("وفبلكا")
+# Every proclitic prefix token_variants strips: conjunction, preposition, article, and لل.
+_PREFIXES = frozenset(
+    [c + p + a for c in ("", "و", "ف") for p in ("", "ب", "ل", "ك") for a in ("", "ال")] + [c + "لل" for c in "وف"]
+    + ["لل"]
+)
+_ENUMERABLE_KINDS = frozenset({"name", "place"})  # enumerations are of names ("سورية والعراق"), not of officials
 _END = ""  # trie key of the payload (a token is never empty)
 
 # Words a /follow query may contain besides names ("Iran and Russia", "العلاقات الإيرانية الروسية").
@@ -134,9 +155,11 @@ class Gazetteer:
     """The loaded gazetteer: entities, the story matcher and the /follow query matcher."""
 
     entities: Mapping[str, Entity]
-    trie: Mapping[str, Any]
-    query_trie: Mapping[str, Any]
+    trie: Mapping[str, Any]  # story patterns: nested dicts keyed by token, aliases under ""
+    query_trie: Mapping[str, Any]  # the same plus query-only codes ("US", "UAE")
     fuzzy_names: tuple[tuple[str, str], ...]  # (normalised name, entity id), for suggest()
+    starts: Mapping[str, tuple[Mapping[str, Any], ...]]  # first-token index of trie (see _build_starts)
+    query_starts: Mapping[str, tuple[Mapping[str, Any], ...]]  # … and of query_trie
 
 
 @dataclass(frozen=True)
@@ -202,11 +225,14 @@ def load_gazetteer(path: Path | str = GAZETTEER_PATH) -> Gazetteer:
             if implied not in entities:
                 raise GazetteerError(f"{path}: entity {entity.id!r}: implies unknown id {implied!r}")
     story = {k: v for k, v in patterns.items() if all(a.kind != "code" for a in v)}
+    trie, query_trie = _build_trie(story), _build_trie(patterns)
     return Gazetteer(
         entities=MappingProxyType(entities),
-        trie=_build_trie(story),
-        query_trie=_build_trie(patterns),
+        trie=trie,
+        query_trie=query_trie,
         fuzzy_names=tuple(dict.fromkeys(fuzzy)),
+        starts=_build_starts(trie),
+        query_starts=_build_starts(query_trie),
     )
 
 
@@ -286,6 +312,26 @@ def _build_trie(patterns: Mapping[tuple[str, ...], list[Alias]]) -> Mapping[str,
     return root
 
 
+def _build_starts(trie: Mapping[str, Any]) -> Mapping[str, tuple[Mapping[str, Any], ...]]:
+    """Every written form of a pattern's first token (with any proclitics) → the trie nodes it enters.
+
+    A token T enters the node of a first token F when F is one of token_variants(T); T is then F behind one
+    of a few proclitic prefixes, so all such T are generated from F and checked with token_variants itself.
+    Matching then costs one dictionary lookup per token of a story.
+    """
+    starts: dict[str, tuple[Mapping[str, Any], ...]] = {}
+    for first in trie:
+        forms = {prefix + first for prefix in _PREFIXES}
+        if first.startswith("ال"):
+            forms |= {conj + "لل" + first[2:] for conj in ("", "و", "ف")}
+        for form in forms:
+            if form not in starts:
+                nodes = tuple(trie[v] for v in token_variants(form) if v in trie)
+                if nodes:
+                    starts[form] = nodes
+    return MappingProxyType(starts)
+
+
 @functools.cache
 def default_gazetteer() -> Gazetteer:
     """The bundled gazetteer, loaded once."""
@@ -295,9 +341,10 @@ def default_gazetteer() -> Gazetteer:
 # --- Matching -------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)
 def token_variants(token: str) -> tuple[str, ...]:
     """A normalised token and its forms without Arabic proclitics (و ف، ب ل ك، ال، لل)."""
-    if token[0] not in _PROCLITIC_STARTS:
+    if not token or token[0] not in _PROCLITIC_STARTS:
         return (token,)
     out = [token]
     for conj in ("", "و", "ف"):
@@ -317,13 +364,16 @@ def token_variants(token: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _scan(tokens: tuple[str, ...], trie: Mapping[str, Any], when: date | None) -> Iterator[tuple[int, int, Alias]]:
-    """Leftmost-longest matches of the trie in a token sequence (traps included)."""
-    i, n = 0, len(tokens)
-    while i < n:
+def _scan(
+    tokens: tuple[str, ...], starts: Mapping[str, tuple[Mapping[str, Any], ...]], when: date | None
+) -> Iterator[tuple[int, int, Alias]]:
+    """Leftmost-longest matches of the trie (entered through its first-token index) in a token sequence."""
+    n, covered = len(tokens), 0
+    for i in [i for i, token in enumerate(tokens) if token in starts]:
+        if i < covered:
+            continue
         best: tuple[int, Alias] | None = None
-        for variant in token_variants(tokens[i]):
-            node = trie.get(variant)
+        for node in starts[tokens[i]]:
             j = i + 1
             while node is not None:
                 payload = node.get(_END)
@@ -335,26 +385,36 @@ def _scan(tokens: tuple[str, ...], trie: Mapping[str, Any], when: date | None) -
                     break
                 node = node.get(tokens[j])
                 j += 1
-        if best is None:
-            i += 1
-            continue
-        yield i, best[0], best[1]
-        i = best[0]
+        if best is not None:
+            yield i, best[0], best[1]
+            covered = best[0]
+
+
+def _fold(text: str) -> str:
+    """A whole text folded like news.normalize.normalize_arabic (line breaks kept), with str.replace.
+
+    Same result as fold_letters(NFKC(text)).lower(), several times faster than str.translate on long texts.
+    """
+    text = _FOLD_DROP.sub("", unicodedata.normalize("NFKC", text))
+    for letter, folded in _FOLD_LETTERS:
+        if letter in text:
+            text = text.replace(letter, folded)
+    return text.lower()
 
 
 def _split_story(title: str, text: str) -> _Story:
     """Tokenise a story into title, sentences and lead (first paragraph, at most 2 sentences / 60 words)."""
     sentences: list[tuple[str, ...]] = []
     lead_sentences = 0
-    for p_index, paragraph in enumerate(p for p in _PARAGRAPH.split(text) if p.strip()):
+    for p_index, paragraph in enumerate(p for p in _PARAGRAPH.split(_fold(text)) if p.strip()):
         for sentence in _SENTENCE_END.split(paragraph):
-            tokens = tuple(words(sentence))
+            tokens = tuple(_WORD.findall(sentence))
             if not tokens:
                 continue
             if p_index == 0 and lead_sentences < LEAD_MAX_SENTENCES:
                 lead_sentences += 1
             sentences.append(tokens)
-    return _Story(tuple(words(title)), tuple(sentences), lead_sentences)
+    return _Story(tuple(_WORD.findall(_fold(title))), tuple(sentences), lead_sentences)
 
 
 def _lead_limits(story: _Story) -> list[int]:
@@ -380,7 +440,7 @@ def _mentions(story: _Story, when: date | None, gaz: Gazetteer) -> list[Mention]
     parts = [(-1, story.title, len(story.title))]
     parts += [(i, s, lim) for i, (s, lim) in enumerate(zip(story.sentences, _lead_limits(story), strict=True))]
     for index, tokens, lead_limit in parts:
-        for start, end, alias in _scan(tokens, gaz.trie, when):
+        for start, end, alias in _scan(tokens, gaz.starts, when):
             if alias.kind == "trap":
                 continue
             in_lead = index >= 0 and start < lead_limit
@@ -391,16 +451,71 @@ def _mentions(story: _Story, when: date | None, gaz: Gazetteer) -> list[Mention]
 
 
 def _salient(mentions: Iterable[Mention]) -> frozenset[str]:
-    """Entities in the title; or in the lead and dominant; or mentioned often and dominant."""
+    """The entities a story is about, from its mentions. Each rule alone makes an entity salient:
+
+    1. it is in the title;
+    2. it is in the lead (first paragraph, ≤ 2 sentences / 60 words) and has at least LEAD_MIN_SHARE of the
+       mentions of the most mentioned entity;
+    3. the lead refers to it at least LEAD_MIN_REFERENCES times, once in its first sentence (the lead keeps
+       coming back to it even when a longer background story mentions another entity more);
+    4. it is mentioned at least REPEAT_MIN_MENTIONS times and has REPEAT_MIN_SHARE of the top entity's mentions.
+
+    Mentions of one entity REFERENCE_GAP tokens apart are one reference ("وزير الخارجية السعودي عادل الجبير").
+    Names in an enumeration (LIST_MIN_ITEMS different names run together, "سورية والعراق واليمن وليبيا") are
+    passing mentions: they still count towards rules 2 and 4 but are not lead references (rules 2 and 3).
+    """
     mentions = list(mentions)
     counts = Counter(m.entity for m in mentions)
     if not counts:
         return frozenset()
     top = max(counts.values())
+    listed = _enumerated(mentions)
+    lead = _references(m for m in mentions if m.in_lead and (m.sentence, m.start) not in listed)
     salient = {m.entity for m in mentions if m.sentence < 0}
-    salient |= {m.entity for m in mentions if m.in_lead and counts[m.entity] >= LEAD_MIN_SHARE * top}
+    salient |= {m.entity for m in lead if counts[m.entity] >= LEAD_MIN_SHARE * top}
+    references = Counter(m.entity for m in lead)
+    salient |= {
+        m.entity for m in lead if m.sentence == 0 and references[m.entity] >= LEAD_MIN_REFERENCES
+    }
     salient |= {e for e, c in counts.items() if c >= REPEAT_MIN_MENTIONS and c >= REPEAT_MIN_SHARE * top}
     return frozenset(salient)
+
+
+def _enumerated(mentions: Iterable[Mention]) -> set[tuple[int, int]]:
+    """(sentence, start) of the body mentions that are items of an enumeration of names.
+
+    An enumeration is a run of name or place mentions with nothing between them but their clitics
+    ("وسورية والعراق ولبنان") naming at least LIST_MIN_ITEMS different entities; titles are never enumerations.
+    """
+    by_sentence: dict[int, list[Mention]] = {}
+    for m in mentions:
+        if m.sentence >= 0 and m.kind in _ENUMERABLE_KINDS:
+            by_sentence.setdefault(m.sentence, []).append(m)
+    listed: set[tuple[int, int]] = set()
+    for found in by_sentence.values():
+        found.sort(key=lambda m: m.start)
+        runs = [[found[0]]]
+        for previous, m in pairwise(found):
+            if m.start == previous.end:
+                runs[-1].append(m)
+            else:
+                runs.append([m])
+        for run in runs:
+            if len({m.entity for m in run}) >= LIST_MIN_ITEMS:
+                listed |= {(m.sentence, m.start) for m in run}
+    return listed
+
+
+def _references(mentions: Iterable[Mention]) -> list[Mention]:
+    """Mentions with those of the same entity right after another (≤ REFERENCE_GAP tokens) folded into one."""
+    kept: list[Mention] = []
+    last_end: dict[tuple[str, int], int] = {}
+    for m in sorted(mentions, key=lambda m: (m.sentence, m.start)):
+        end = last_end.get((m.entity, m.sentence))
+        last_end[(m.entity, m.sentence)] = m.end
+        if end is None or m.start - end > REFERENCE_GAP:
+            kept.append(m)
+    return kept
 
 
 def _related_pairs(story: _Story, mentions: Iterable[Mention], salient: frozenset[str]) -> set[tuple[str, str]]:
@@ -434,12 +549,17 @@ def _related_pairs(story: _Story, mentions: Iterable[Mention], salient: frozense
 
 def _has_cue(tokens: Iterable[str]) -> bool:
     """Whether a sentence contains a relation cue word."""
-    for token in tokens:
-        for variant in token_variants(token):
-            for cue in _RELATION_CUES:
-                if variant == cue or (len(cue) >= 4 and variant.startswith(cue)):
-                    return True
-    return False
+    return any(_is_cue(token) for token in tokens)
+
+
+@functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)
+def _is_cue(token: str) -> bool:
+    """Whether a token (with or without its clitics) is a relation cue word or starts with a long one."""
+    return any(
+        variant == cue or (len(cue) >= 4 and variant.startswith(cue))
+        for variant in token_variants(token)
+        for cue in _RELATION_CUES
+    )
 
 
 def salient_entities(
@@ -456,16 +576,27 @@ def candidate_keys(entities: Iterable[str]) -> set[str]:
 
 
 def story_topic_keys(
-    title: str, text: str, when: date | None = None, gazetteer: Gazetteer | None = None
+    title: str,
+    text: str,
+    when: date | None = None,
+    gazetteer: Gazetteer | None = None,
+    *,
+    keywords: Collection[str] | None = None,
 ) -> set[str]:
-    """Every topic key a story matches: salient singles and pairs, explicitly related pairs, keywords."""
+    """Every topic key a story matches: salient singles and pairs, explicitly related pairs, keywords.
+
+    `keywords` are the "kw:" keys worth checking (those some chat follows): only they can be returned, which
+    keeps ingest cheap. Without it every prominent 1–3 word sequence of the story is returned as a "kw:" key.
+    """
     gaz = gazetteer or default_gazetteer()
     story = _split_story(title, text)
     mentions = _mentions(story, when, gaz)
     salient = _salient(mentions)
     keys = candidate_keys(salient)
     keys |= {f"{a}+{b}" for a, b in _related_pairs(story, mentions, salient)}
-    return keys | _keyword_keys(story)
+    if keywords is None:
+        return keys | _keyword_keys(story)
+    return keys | _followed_keyword_keys(story, keywords)
 
 
 def topic_matches(
@@ -473,13 +604,14 @@ def topic_matches(
 ) -> bool:
     """Whether a story matches a topic (pairs: both salient or explicitly related; keywords: prominent)."""
     if topic.key.startswith("kw:"):
-        return topic.key in _keyword_keys(_split_story(title, text))
-    return topic.key in story_topic_keys(title, text, when, gazetteer)
+        return bool(_followed_keyword_keys(_split_story(title, text), (topic.key,)))
+    return topic.key in story_topic_keys(title, text, when, gazetteer, keywords=())
 
 
 # --- Keywords -------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)
 def light_stem(token: str) -> str:
     """A normalised token without its leading conjunction, preposition and article (keeps ≥ 3 letters)."""
     if not _ARABIC_LETTER.match(token):
@@ -492,14 +624,18 @@ def light_stem(token: str) -> str:
     return token
 
 
+def _stemmed_parts(story: _Story) -> Iterator[tuple[list[str], int]]:
+    """The light stems of the title and of each sentence, with how many of them belong to the title or lead."""
+    limits = _lead_limits(story)
+    for index, tokens in enumerate((story.title, *story.sentences)):
+        yield [light_stem(t) for t in tokens], (len(tokens) if index == 0 else limits[index - 1])
+
+
 def _keyword_keys(story: _Story) -> set[str]:
     """kw: keys for the 1–3 word sequences in the title or lead, or repeated in the story."""
-    limits = _lead_limits(story)
     prominent: set[tuple[str, ...]] = set()
     counts: Counter[tuple[str, ...]] = Counter()
-    for index, tokens in enumerate((story.title, *story.sentences)):
-        stems = [light_stem(t) for t in tokens]
-        lead = len(stems) if index == 0 else limits[index - 1]
+    for stems, lead in _stemmed_parts(story):
         for n in range(1, KEYWORD_MAX_WORDS + 1):
             for start in range(len(stems) - n + 1):
                 gram = tuple(stems[start:start + n])
@@ -507,6 +643,32 @@ def _keyword_keys(story: _Story) -> set[str]:
                 if start + n <= lead:
                     prominent.add(gram)
     prominent |= {g for g, c in counts.items() if c >= 2}
+    return {"kw:" + " ".join(g) for g in prominent}
+
+
+def _followed_keyword_keys(story: _Story, keywords: Collection[str]) -> set[str]:
+    """Those of the given kw: keys whose words are in the title or lead, or twice in the story.
+
+    The same rule as _keyword_keys, checked only at the positions where a wanted sequence can start.
+    """
+    wanted: dict[str, set[tuple[str, ...]]] = {}
+    for key in keywords:
+        gram = tuple(key[3:].split()) if key.startswith("kw:") else ()
+        if 1 <= len(gram) <= KEYWORD_MAX_WORDS:
+            wanted.setdefault(gram[0], set()).add(gram)
+    if not wanted:
+        return set()
+    prominent: set[tuple[str, ...]] = set()
+    seen: set[tuple[str, ...]] = set()
+    for stems, lead in _stemmed_parts(story):
+        for start, stem in enumerate(stems):
+            for gram in wanted.get(stem, ()):
+                end = start + len(gram)
+                if tuple(stems[start:end]) != gram:
+                    continue
+                if end <= lead or gram in seen:
+                    prominent.add(gram)
+                seen.add(gram)
     return {"kw:" + " ".join(g) for g in prominent}
 
 
@@ -552,7 +714,7 @@ def parse_topic(query: str, gazetteer: Gazetteer | None = None) -> Topic | None:
     tokens = tuple(words(query))
     found: list[str] = []
     covered = [t in _QUERY_FILLERS for t in tokens]
-    for start, end, alias in _scan(tokens, gaz.query_trie, None):
+    for start, end, alias in _scan(tokens, gaz.query_starts, None):
         if alias.kind == "trap":
             return None
         found.append(alias.entity)
