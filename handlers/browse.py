@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import html
-
 from telegram import Update
 
 from handlers.context import Context, language
-from handlers.start import topic_buttons
+from handlers.start import followed_topics, topics_listing
 from handlers.texts import t
 from news.render import render_digest
-from news.topics import topic_from_key
 from storage import articles, subscribers
 
 LATEST_COUNT = 5
@@ -23,13 +20,9 @@ async def topics(update: Update, context: Context) -> None:
         return
     lang = language(update)
     async with context.bot_data.db() as session:
-        keys = await subscribers.topics_of(session, chat.id)
-    followed = [topic for key in keys if (topic := topic_from_key(key)) is not None]
-    if not followed:
-        await message.reply_text(t("topics_none", lang))
-        return
-    lines = [t("topics_list", lang)] + [f"• {html.escape(topic.name(lang), quote=False)}" for topic in followed]
-    await message.reply_text("\n".join(lines), reply_markup=topic_buttons(followed, lang, "u"))
+        rows = await subscribers.follows_of(session, chat.id)
+    text, buttons = topics_listing(followed_topics(rows), lang)
+    await message.reply_text(text, reply_markup=buttons)
 
 
 async def latest(update: Update, context: Context) -> None:

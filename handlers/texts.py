@@ -44,10 +44,33 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Write the topic after the command, e.g.:\n<code>/follow Iran–Russia</code>\nor pick one of these:",
     },
     "follow_unknown": {
-        "ar": "لم أتعرف على الموضوع «{query}». جرّب اسم بلد أو جهة، مثل <code>/follow إيران روسيا</code>.",
-        "en": "I don't know the topic “{query}”. Try a country or organisation, e.g. <code>/follow Iran–Russia</code>.",
+        "ar": "لا أعرف «<code>{query}</code>» اسماً لبلد أو جهة أو موضوع.",
+        "en": "“<code>{query}</code>” is not a country, organisation or subject I know.",
+    },
+    "follow_examples": {
+        "ar": "جرّب اسم بلد أو جهة، مثل <code>/follow إيران روسيا</code>.",
+        "en": "Try a country or organisation, e.g. <code>/follow Iran–Russia</code>.",
     },
     "did_you_mean": {"ar": "هل تقصد أحد هذه المواضيع؟", "en": "Did you mean one of these?"},
+    "follow_as_keyword": {
+        "ar": "أو تابعه ككلمة مفتاحية: أرسل لك الأخبار التي تبرز فيها هذه الكلمات (في العنوان أو المقدمة أو تتكرر).",
+        "en": "Or follow it as a keyword: I'll send you stories where these words stand out (headline, lead or "
+        "repeated).",
+    },
+    "keyword_button": {"ar": "🔑 تابع «{query}» ككلمة مفتاحية", "en": "🔑 Follow “{query}” as a keyword"},
+    "keyword_too_long": {
+        "ar": "الكلمة المفتاحية تكون {words} كلمات على الأكثر و{chars} حرفاً على الأكثر.",
+        "en": "A keyword has at most {words} words and {chars} characters.",
+    },
+    "followed_keyword": {
+        "ar": "✅ تتابع الآن الكلمة المفتاحية: <b>{name}</b>\nسأرسل لك كل خبر تبرز فيه. آخر الأخبار: /latest",
+        "en": "✅ You now follow the keyword: <b>{name}</b>\nI'll send you each story where it stands out. "
+        "Latest: /latest",
+    },
+    "suggestions_legend": {
+        "ar": "⭐ الأكثر متابعة · 🔥 الأنشط هذا الأسبوع",
+        "en": "⭐ most followed · 🔥 most active this week",
+    },
     "followed": {
         "ar": "✅ تتابع الآن: <b>{name}</b>\nسأرسل لك كل خبر جديد عنه. آخر الأخبار: /latest",
         "en": "✅ You now follow: <b>{name}</b>\nI'll send you each new story about it. Latest: /latest",

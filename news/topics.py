@@ -698,11 +698,15 @@ def _entity_topic(ids: Iterable[str], gaz: Gazetteer) -> Topic | None:
     return Topic("+".join(unique), tuple(unique), name_ar, name_en)
 
 
-def topic_from_key(key: str, gazetteer: Gazetteer | None = None) -> Topic | None:
-    """Rebuild a topic from its stored key (entity ids joined by "+", or "kw:<words>")."""
+def topic_from_key(key: str, gazetteer: Gazetteer | None = None, label: str | None = None) -> Topic | None:
+    """Rebuild a topic from its stored key (entity ids joined by "+", or "kw:<words>").
+
+    A keyword topic is named by `label` (the words as the reader wrote them) when given, else by its key.
+    """
     if key.startswith("kw:"):
-        label = key[3:].strip()
-        return Topic(key, (), label, label) if label else None
+        words_ = key[3:].strip()
+        name = (label or "").strip() or words_
+        return Topic(key, (), name, name) if words_ else None
     return _entity_topic(key.split("+"), gazetteer or default_gazetteer())
 
 

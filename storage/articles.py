@@ -186,3 +186,16 @@ async def story_texts(session: AsyncSession, story_id: int, limit: int = 5) -> t
     rows = (await session.execute(stmt)).all()
     story = await session.get(Story, story_id)
     return (story.title if story else ""), [text or title for title, text in rows]
+
+
+async def active_topics(session: AsyncSession, since: datetime, limit: int = 5) -> list[str]:
+    """The entity topic keys (no "kw:" keywords) with the most stories created since a time, most first."""
+    stmt = (
+        select(StoryTopic.topic_key)
+        .join(Story, Story.id == StoryTopic.story_id)
+        .where(Story.created_at >= since, ~StoryTopic.topic_key.startswith("kw:"))
+        .group_by(StoryTopic.topic_key)
+        .order_by(func.count().desc(), StoryTopic.topic_key)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())

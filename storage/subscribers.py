@@ -140,3 +140,15 @@ async def followed_among(session: AsyncSession, topic_keys: Iterable[str]) -> se
         stmt = select(Follow.topic_key).where(Follow.topic_key.in_(keys[start : start + 500])).distinct()
         found.update((await session.scalars(stmt)).all())
     return found
+
+
+async def follows_of(session: AsyncSession, chat_id: int) -> list[tuple[str, str | None]]:
+    """(topic key, display label or None) of each topic a chat follows, oldest first."""
+    stmt = select(Follow.topic_key, Follow.label).where(Follow.chat_id == chat_id).order_by(Follow.id)
+    return [(key, label) for key, label in (await session.execute(stmt)).all()]
+
+
+async def followed_keywords(session: AsyncSession) -> set[str]:
+    """Every keyword topic key ("kw:…") some chat follows (an index range scan on topic_key)."""
+    stmt = select(Follow.topic_key).where(Follow.topic_key >= "kw:", Follow.topic_key < "kw;").distinct()
+    return set((await session.scalars(stmt)).all())
