@@ -75,3 +75,17 @@ async def test_migration_0002_keeps_rows_on_upgrade_and_downgrade(database_url: 
                 assert (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar() == 1, table
     finally:
         await engine.dispose()
+
+
+async def test_follows_with_labels_and_followed_keywords(db) -> None:
+    async with db.begin() as session:
+        for chat_id in (1, 2):
+            await subscribers.touch(session, chat_id, chat_type="private", language="ar")
+        await subscribers.follow(session, 1, "iran")
+        await subscribers.follow(session, 1, "kw:طاقه شمسيه", label="الطاقة الشمسية")
+        await subscribers.follow(session, 2, "kw:طاقه شمسيه", label="طاقة شمسية")
+        await subscribers.follow(session, 2, "kw;not-a-keyword")
+    async with db() as session:
+        assert await subscribers.follows_of(session, 1) == [("iran", None), ("kw:طاقه شمسيه", "الطاقة الشمسية")]
+        assert await subscribers.follows_of(session, 3) == []
+        assert await subscribers.followed_keywords(session) == {"kw:طاقه شمسيه"}
