@@ -1,16 +1,23 @@
-"""Topic matching: precision/recall/F1 per topic on shared/eval/topics-dev.jsonl, and cost at 1k vs 1M follows.
+"""Topic matching: precision/recall/F1 per topic on shared/eval/topics-dev.jsonl, cost at 1k vs 1M follows.
 
-Run: .venv/bin/python benchmarks/topics.py   (the last line printed is one JSON object)
+Also: the cost of tagging one article at ingest (story_topic_keys on every item of the eval feeds, next to
+feedparser's own cost per entry), and the real SQL lookup of followers (subscribers.followers_of on SQLite)
+with 1 000 and 1 000 000 follow rows (skip it with --no-sql).
+
+Run: .venv/bin/python benchmarks/topics.py [--no-sql]   (the last line printed is one JSON object)
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
-import os
 import random
+import sqlite3
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -18,17 +25,26 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import feedparser
+
+from benchmarks._evaldir import eval_dir
+from news.extract import clean_text
 from news.normalize import normalize_arabic
+from news.parse import parse_feed
+from news.process import best_text
 from news.topics import (
+    KeywordIndex,
     Topic,
     default_gazetteer,
+    keyword_index,
     keyword_topic,
     parse_topic,
     story_topic_keys,
     topic_matches,
 )
+from storage import subscribers
+from storage.db import make_engine, make_sessionmaker, migrate
 
-REPO = Path(__file__).resolve().parents[1]
 # Kinds of alias the plain baseline treats as "a name of the entity".
 BASELINE_KINDS = frozenset({"name", "demonym", "seat"})
 SINGLE_COUNTRIES = ("Iran", "Russia", "Syria", "Saudi Arabia", "Turkey", "Yemen", "Lebanon", "Iraq")
@@ -70,12 +86,6 @@ class Score:
         """Harmonic mean of precision and recall."""
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def eval_dir() -> Path:
-    """The shared eval folder: $KHULASA_EVAL_DIR, else `shared/eval` beside the repository."""
-    override = os.environ.get("KHULASA_EVAL_DIR")
-    return Path(override) if override else REPO.parent / "shared" / "eval"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -167,26 +177,133 @@ def follow_index(n_follows: int, seed: int = 7) -> dict[str, list[int]]:
     return index
 
 
-def match_followers(index: Mapping[str, list[int]], title: str, text: str, when: date | None) -> list[list[int]]:
+def match_followers(
+    index: Mapping[str, list[int]], keywords: KeywordIndex, title: str, text: str, when: date | None
+) -> list[list[int]]:
     """The follower lists of every topic a story matches (one probe per story key)."""
-    return [index[k] for k in story_topic_keys(title, text, when) if k in index]
+    return [index[k] for k in story_topic_keys(title, text, when, keywords=keywords) if k in index]
 
 
 def time_match(index: Mapping[str, list[int]], case: Case, repeat: int = 30) -> tuple[float, int]:
-    """Best-of-repeat microseconds to match one story against an index, and how many followers it finds."""
+    """Best-of-repeat microseconds to match one story against an index, and how many followers it finds.
+
+    The followed keywords are indexed once beforehand, as a refresh does once per poll.
+    """
+    keywords = keyword_index(index)
     best = float("inf")
     found: list[list[int]] = []
     for _ in range(repeat):
         start = time.perf_counter()
-        found = match_followers(index, case.title, case.text, case.when)
+        found = match_followers(index, keywords, case.title, case.text, case.when)
         best = min(best, time.perf_counter() - start)
     return best * 1e6, sum(len(f) for f in found)
+
+
+def feed_items(folder: Path) -> tuple[list[tuple[str, str]], float]:
+    """(title, cleaned text) of every item of the eval feeds, as ingest tags them; feedparser's best ms/entry."""
+    bodies = [path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()]
+    best, entries = float("inf"), 0
+    for _ in range(3):
+        start = time.perf_counter()
+        entries = sum(len(feedparser.parse(io.BytesIO(body)).entries) for body in bodies)
+        best = min(best, time.perf_counter() - start)
+    feedparser_ms = 1000 * best / max(entries, 1)
+    items = []
+    for body in bodies:
+        for item in parse_feed(body, {"content-type": "application/rss+xml"}, "bench").items:
+            items.append((" ".join(item.title.split()), clean_text(best_text(item))))
+    return items, feedparser_ms
+
+
+def tagging_cost(items: list[tuple[str, str]], keywords: Collection[str] | KeywordIndex | None) -> float:
+    """Best-of-3 milliseconds per article of story_topic_keys over the items (caches warm)."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for title, text in items:
+            story_topic_keys(title, text, keywords=keywords)
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best / len(items)
+
+
+def print_ingest_costs(folder: Path) -> None:
+    """The cost of tagging one article at ingest, with and without followed keywords."""
+    items, feedparser_ms = feed_items(folder)
+    rng = random.Random(3)
+    pool = sorted({k for title, text in items[:200] for k in story_topic_keys(title, text) if k.startswith("kw:")})
+    followed = keyword_index(rng.sample(pool, 100) + [f"kw:word{i}" for i in range(10_000)])
+    rows = [
+        ("no keyword followed (keywords=())", tagging_cost(items, ())),
+        ("10 100 followed keywords (indexed once)", tagging_cost(items, followed)),
+        ("every n-gram as a kw: key (keywords=None)", tagging_cost(items, None)),
+    ]
+    print(f"\nTagging one article at ingest ({len(items)} items of {folder}):")
+    print(f"  {'feedparser.parse, per entry':<62}{feedparser_ms:>8.3f} ms")
+    for name, ms in rows:
+        print(f"  {'story_topic_keys, ' + name:<62}{ms:>8.3f} ms  ({ms / feedparser_ms:.2f}× feedparser)")
+
+
+async def sql_followers_cost(n_follows: int, story_keys: list[str], matching: int) -> tuple[float, int]:
+    """Best-of-20 µs of subscribers.followers_of(story_keys) on SQLite holding n_follows follow rows.
+
+    `matching` of the rows follow one of the story's keys (the same in every size); the rest follow other
+    topics, so the timing shows what the table size alone costs an indexed lookup.
+    """
+    rng = random.Random(n_follows)
+    ids = sorted(default_gazetteer().entities)
+    others = [k for k in ids + [f"{a}+{b}" for i, a in enumerate(ids) for b in ids[i + 1 :]] if k not in story_keys]
+    chats = max(n_follows // 10, matching)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "follows.db"
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await migrate(engine)
+        await engine.dispose()
+        now = datetime.now().isoformat(sep=" ")
+        with sqlite3.connect(path) as raw:
+            raw.executemany(
+                "INSERT INTO subscribers (chat_id, chat_type, language, active, mode, created_at, updated_at)"
+                " VALUES (?, 'private', 'ar', 1, 'instant', ?, ?)",
+                ((chat, now, now) for chat in range(1, chats + 1)),
+            )
+            rows = [(chat, story_keys[chat % len(story_keys)]) for chat in range(1, matching + 1)]
+            seen = set(rows)
+            while len(rows) < n_follows:
+                row = (rng.randint(1, chats), rng.choice(others))
+                if row not in seen:
+                    seen.add(row)
+                    rows.append(row)
+            raw.executemany(
+                "INSERT INTO follows (chat_id, topic_key, created_at) VALUES (?, ?, ?)",
+                ((chat, key, now) for chat, key in rows),
+            )
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        best, found = float("inf"), 0
+        try:
+            async with make_sessionmaker(engine)() as session:
+                for _ in range(20):
+                    start = time.perf_counter()
+                    found = len(await subscribers.followers_of(session, story_keys))
+                    best = min(best, time.perf_counter() - start)
+        finally:
+            await engine.dispose()
+    return best * 1e6, found
+
+
+def print_sql_costs(story_keys: list[str]) -> None:
+    """The real follower lookup (indexed IN query) with 1 000 and 1 000 000 follow rows."""
+    matching = 500
+    small, found_small = asyncio.run(sql_followers_cost(1_000, story_keys, matching))
+    large, found_large = asyncio.run(sql_followers_cost(1_000_000, story_keys, matching))
+    print(f"\nSQL lookup subscribers.followers_of({len(story_keys)} story keys) on SQLite, {matching} matching follows:")
+    print(f"  1 000 follow rows:     {small:>9.0f} µs  ({found_small} chats)")
+    print(f"  1 000 000 follow rows: {large:>9.0f} µs  ({found_large} chats)")
+    print(f"  ratio 1M / 1k:         {large / small:>9.2f}")
 
 
 def main() -> None:
     """Print the per-topic table, the scale timings and one JSON line."""
     folder = eval_dir()
-    if not (folder / "topics-dev.jsonl").is_file():
+    if folder is None or not (folder / "topics-dev.jsonl").is_file():
         print(f"No topic evaluation data at {folder} (set KHULASA_EVAL_DIR to shared/eval); nothing to do.")
         return
     cases = load_cases(folder)
@@ -239,6 +356,10 @@ def main() -> None:
     print(f"  1 000 000 follows: {us_1m:>9.0f} µs  ({found_1m} followers found)")
     print(f"  ratio 1M / 1k:     {us_1m / us_1k:>9.2f}")
     print(f"  (checking each follow one by one instead: ~{naive_us:,.0f} µs per 1 000 follows)")
+    if (folder / "feeds").is_dir():
+        print_ingest_costs(folder / "feeds")
+    if "--no-sql" not in sys.argv:
+        print_sql_costs(sorted(k for k in story_topic_keys(example.title, example.text, example.when, keywords=())))
     print(
         json.dumps(
             {

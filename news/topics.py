@@ -581,12 +581,13 @@ def story_topic_keys(
     when: date | None = None,
     gazetteer: Gazetteer | None = None,
     *,
-    keywords: Collection[str] | None = None,
+    keywords: Collection[str] | KeywordIndex | None = None,
 ) -> set[str]:
     """Every topic key a story matches: salient singles and pairs, explicitly related pairs, keywords.
 
     `keywords` are the "kw:" keys worth checking (those some chat follows): only they can be returned, which
-    keeps ingest cheap. Without it every prominent 1–3 word sequence of the story is returned as a "kw:" key.
+    keeps ingest cheap; pass a keyword_index() built once per batch when there are many. Without it every
+    prominent 1–3 word sequence of the story is returned as a "kw:" key (slower; the original behaviour).
     """
     gaz = gazetteer or default_gazetteer()
     story = _split_story(title, text)
@@ -628,7 +629,7 @@ def _stemmed_parts(story: _Story) -> Iterator[tuple[list[str], int]]:
     """The light stems of the title and of each sentence, with how many of them belong to the title or lead."""
     limits = _lead_limits(story)
     for index, tokens in enumerate((story.title, *story.sentences)):
-        yield [light_stem(t) for t in tokens], (len(tokens) if index == 0 else limits[index - 1])
+        yield list(map(light_stem, tokens)), (len(tokens) if index == 0 else limits[index - 1])
 
 
 def _keyword_keys(story: _Story) -> set[str]:
@@ -646,23 +647,36 @@ def _keyword_keys(story: _Story) -> set[str]:
     return {"kw:" + " ".join(g) for g in prominent}
 
 
-def _followed_keyword_keys(story: _Story, keywords: Collection[str]) -> set[str]:
+@dataclass(frozen=True)
+class KeywordIndex:
+    """Followed keyword keys ("kw:<stems>") indexed by their first word; build once, match many stories."""
+
+    by_first: Mapping[str, frozenset[tuple[str, ...]]]
+
+
+def keyword_index(keys: Iterable[str]) -> KeywordIndex:
+    """Index keyword topic keys (other keys are ignored) for story_topic_keys(..., keywords=index)."""
+    by_first: dict[str, set[tuple[str, ...]]] = {}
+    for key in keys:
+        gram = tuple(key[3:].split()) if key.startswith("kw:") else ()
+        if 1 <= len(gram) <= KEYWORD_MAX_WORDS:
+            by_first.setdefault(gram[0], set()).add(gram)
+    return KeywordIndex(MappingProxyType({first: frozenset(grams) for first, grams in by_first.items()}))
+
+
+def _followed_keyword_keys(story: _Story, keywords: Collection[str] | KeywordIndex) -> set[str]:
     """Those of the given kw: keys whose words are in the title or lead, or twice in the story.
 
     The same rule as _keyword_keys, checked only at the positions where a wanted sequence can start.
     """
-    wanted: dict[str, set[tuple[str, ...]]] = {}
-    for key in keywords:
-        gram = tuple(key[3:].split()) if key.startswith("kw:") else ()
-        if 1 <= len(gram) <= KEYWORD_MAX_WORDS:
-            wanted.setdefault(gram[0], set()).add(gram)
+    wanted = (keywords if isinstance(keywords, KeywordIndex) else keyword_index(keywords)).by_first
     if not wanted:
         return set()
     prominent: set[tuple[str, ...]] = set()
     seen: set[tuple[str, ...]] = set()
     for stems, lead in _stemmed_parts(story):
-        for start, stem in enumerate(stems):
-            for gram in wanted.get(stem, ()):
+        for start in [i for i, stem in enumerate(stems) if stem in wanted]:
+            for gram in wanted[stems[start]]:
                 end = start + len(gram)
                 if tuple(stems[start:end]) != gram:
                     continue

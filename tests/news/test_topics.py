@@ -16,6 +16,7 @@ from news.topics import (
     default_gazetteer,
     example_topics,
     find_mentions,
+    keyword_index,
     keyword_topic,
     load_gazetteer,
     parse_topic,
@@ -260,6 +261,7 @@ def test_followed_keywords_are_the_only_keyword_keys_checked() -> None:
     followed = {"kw:طاقه شمسيه", "kw:كهرباء", "kw:رياح", "kw:منازل", "kw:الف منازل", "not a keyword", "kw:"}
     entities = every - keywords
     assert story_topic_keys(title, text, keywords=followed) == entities | (keywords & followed)
+    assert story_topic_keys(title, text, keywords=keyword_index(followed)) == entities | (keywords & followed)
     assert story_topic_keys(title, text, keywords=()) == entities
     assert story_topic_keys(title, text, keywords=keywords) == every
 
