@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers.start import callback_data, key_from_callback
 from tests.handlers.conftest import RunningBot
 
 
@@ -63,3 +64,14 @@ async def test_hostile_input_never_crashes_the_bot(bot: RunningBot) -> None:
     assert len(replies) == len(nasty)
     bot.server.user_sends("/start", user_id=9)
     await bot.server.wait_for_sent(len(nasty) + 1, chat_id=9)
+
+
+def test_callback_data_stays_within_telegram_limit_and_resolves_back() -> None:
+    short, long = "iran+russia", "kw:" + "استراتيجياتهم " * 3
+    assert callback_data("u", short) == "u:iran+russia"
+    hashed = callback_data("u", long)
+    assert hashed.startswith("u:#") and len(hashed.encode()) <= 64
+    key = hashed.partition(":")[2]
+    assert key_from_callback(key, [short, long]) == long
+    assert key_from_callback(key, [short]) is None
+    assert key_from_callback(short, []) == short
