@@ -32,8 +32,8 @@ async def post_init(application) -> None:  # type: ignore[no-untyped-def]
     """Open services, migrate the database, recover the outbox and set the command menu."""
     from telegram import BotCommand
 
+    from delivery import Sender
     from handlers.texts import COMMANDS
-    from jobs import Sender
     from news.fetch import make_client
     from news.refresh import Refresher
     from storage.db import make_engine, make_sessionmaker, migrate
@@ -46,7 +46,7 @@ async def post_init(application) -> None:  # type: ignore[no-untyped-def]
     data.client = make_client(user_agent=USER_AGENT, timeout=settings.fetch_timeout_seconds)
     data.refresher = Refresher(settings, data.sessionmaker, data.client)
     await data.refresher.sync_feeds()
-    sender = Sender.from_settings(settings, data.sessionmaker)
+    sender = Sender(settings, data.sessionmaker)
     await sender.recover()
     data.extras["sender"] = sender
     bot = application.bot
@@ -76,6 +76,7 @@ def build_application(settings: Settings):  # type: ignore[no-untyped-def]
 
     import handlers
     import jobs
+    from delivery import PacedRateLimiter, Pacer
     from handlers.context import CONTEXT_TYPES
     from handlers.errors import error_handler
 
@@ -86,6 +87,7 @@ def build_application(settings: Settings):  # type: ignore[no-untyped-def]
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
+        .rate_limiter(PacedRateLimiter(Pacer.from_settings(settings)))
     )
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url)

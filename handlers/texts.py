@@ -24,6 +24,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/unfollow موضوع — أوقف متابعة موضوع\n"
             "/topics — مواضيعك، مع أزرار لإلغاء المتابعة\n"
             "/latest — آخر الأخبار في مواضيعك (أو كل الأخبار إن لم تتابع شيئاً)\n"
+            "/settings — متى تصلك الأخبار: فوراً أو في ملخص كل ساعة أو ملخص يومي، وساعات الهدوء\n"
             "/help — هذه الرسالة\n\n"
             "يمكن كتابة الموضوع بالعربية أو بالإنجليزية: <code>إيران وروسيا</code> و<code>Iran–Russia</code> "
             "موضوع واحد."
@@ -34,6 +35,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/unfollow topic — stop following a topic\n"
             "/topics — your topics, with buttons to unfollow\n"
             "/latest — the latest stories on your topics (or all stories if you follow none)\n"
+            "/settings — when stories arrive: instantly, as an hourly or a daily digest; quiet hours\n"
             "/help — this message\n\n"
             "Topics can be written in Arabic or English: <code>Iran–Russia</code> and <code>إيران وروسيا</code> "
             "are the same topic."
@@ -122,6 +124,49 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Sorry, something went wrong. Please try again in a moment.",
     },
     "button_stale": {"ar": "هذا الزر لم يعد صالحاً.", "en": "This button is no longer valid."},
+    # delivery and /settings
+    "digest_header": {"ar": "🗞 أخبار مواضيعك", "en": "🗞 News on your topics"},
+    "settings_title": {"ar": "⚙️ <b>متى تصلك الأخبار</b>", "en": "⚙️ <b>When stories arrive</b>"},
+    "settings_instant": {"ar": "فوراً: كل خبر عند وصوله", "en": "Instantly: each story as it arrives"},
+    "settings_hourly": {"ar": "ملخص كل ساعة", "en": "An hourly digest"},
+    "settings_daily": {"ar": "ملخص يومي الساعة {time}", "en": "A daily digest at {time}"},
+    "settings_quiet_off": {"ar": "ساعات الهدوء: متوقفة", "en": "Quiet hours: off"},
+    "settings_quiet_on": {
+        "ar": "ساعات الهدوء: من {start} إلى {end} (تنتظر الأخبار حتى نهايتها)",
+        "en": "Quiet hours: {start} to {end} (stories wait until they end)",
+    },
+    "settings_zone": {"ar": "المنطقة الزمنية: {zone}", "en": "Time zone: {zone}"},
+    "settings_thread_general": {
+        "ar": "تصل الأخبار إلى الموضوع العام في المنتدى.",
+        "en": "Stories go to the forum's General topic.",
+    },
+    "settings_thread_set": {
+        "ar": "تصل الأخبار إلى الموضوع الذي اختير بزر «أرسل الأخبار هنا».",
+        "en": "Stories go to the topic where “Send stories here” was pressed.",
+    },
+    "settings_pick_hour": {
+        "ar": "اختر ساعة الملخص اليومي (بتوقيت {zone}):",
+        "en": "Pick the hour of the daily digest ({zone} time):",
+    },
+    "settings_pick_quiet": {
+        "ar": "اختر ساعات الهدوء (بتوقيت {zone}):",
+        "en": "Pick quiet hours ({zone} time):",
+    },
+    "settings_pick_zone": {"ar": "اختر المنطقة الزمنية:", "en": "Pick a time zone:"},
+    "settings_saved": {"ar": "تم الحفظ ✅", "en": "Saved ✅"},
+    "settings_admins_only": {
+        "ar": "في المجموعات والقنوات، يغيّر المشرفون فقط إعدادات الإرسال.",
+        "en": "In groups and channels, only admins can change the delivery settings.",
+    },
+    "btn_instant": {"ar": "⚡ فوراً", "en": "⚡ Instant"},
+    "btn_hourly": {"ar": "🕐 كل ساعة", "en": "🕐 Hourly"},
+    "btn_daily": {"ar": "📅 يومياً", "en": "📅 Daily"},
+    "btn_digest_hour": {"ar": "🕗 ساعة الملخص اليومي", "en": "🕗 Daily digest hour"},
+    "btn_quiet": {"ar": "🌙 ساعات الهدوء", "en": "🌙 Quiet hours"},
+    "btn_zone": {"ar": "🌍 المنطقة الزمنية", "en": "🌍 Time zone"},
+    "btn_here": {"ar": "📍 أرسل الأخبار هنا", "en": "📍 Send stories here"},
+    "btn_off": {"ar": "بلا ساعات هدوء", "en": "No quiet hours"},
+    "btn_back": {"ar": "↩️ رجوع", "en": "↩️ Back"},
 }
 
 COMMANDS: dict[str, list[tuple[str, str]]] = {
@@ -129,6 +174,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("follow", "تابع موضوعاً: /follow إيران روسيا"),
         ("latest", "آخر الأخبار في مواضيعك"),
         ("topics", "مواضيعك"),
+        ("settings", "متى تصلك الأخبار"),
         ("unfollow", "ألغِ متابعة موضوع"),
         ("help", "المساعدة"),
         ("start", "البداية"),
@@ -137,6 +183,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("follow", "Follow a topic: /follow Iran–Russia"),
         ("latest", "Latest stories on your topics"),
         ("topics", "Your topics"),
+        ("settings", "When stories arrive"),
         ("unfollow", "Unfollow a topic"),
         ("help", "Help"),
         ("start", "Start"),

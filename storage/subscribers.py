@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, delete, func, select, update
@@ -14,6 +15,18 @@ from storage.db import Base, utcnow
 INSTANT, HOURLY, DAILY = "instant", "hourly", "daily"
 MODES = (INSTANT, HOURLY, DAILY)
 DEFAULT_DIGEST_HOUR = 8
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """When and where a chat takes its pushes (changed with /settings)."""
+
+    mode: str = INSTANT  # instant, hourly digest or daily digest
+    timezone: str | None = None  # IANA name; None: the DEFAULT_TIMEZONE setting
+    digest_hour: int = DEFAULT_DIGEST_HOUR  # local hour of the daily digest
+    quiet_start: int | None = None  # local hour quiet hours begin; None: no quiet hours
+    quiet_end: int | None = None  # local hour they end
+    thread_id: int | None = None  # forum supergroups: the topic thread pushes go to
 
 
 class Subscriber(Base):
@@ -33,6 +46,18 @@ class Subscriber(Base):
     quiet_end: Mapped[int | None]  # local hour they end
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def preferences(self) -> Preferences:
+        """The chat's delivery preferences."""
+        return Preferences(
+            mode=self.mode,
+            timezone=self.timezone,
+            digest_hour=self.digest_hour,
+            quiet_start=self.quiet_start,
+            quiet_end=self.quiet_end,
+            thread_id=self.thread_id,
+        )
 
 
 class Follow(Base):
@@ -116,6 +141,39 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
         await session.execute(delete(Subscriber).where(Subscriber.chat_id == old_id))
         return
     await session.execute(update(Subscriber).where(Subscriber.chat_id == old_id).values(chat_id=new_id))
+
+
+async def chats(session: AsyncSession, chat_ids: Iterable[int]) -> dict[int, Subscriber]:
+    """The rows of these chats, by id (missing chats are left out)."""
+    ids = list(dict.fromkeys(chat_ids))
+    found: dict[int, Subscriber] = {}
+    for start in range(0, len(ids), 500):
+        stmt = select(Subscriber).where(Subscriber.chat_id.in_(ids[start : start + 500]))
+        found.update((row.chat_id, row) for row in (await session.scalars(stmt)).all())
+    return found
+
+
+async def preferences_of(session: AsyncSession, chat_id: int) -> Preferences:
+    """A chat's delivery preferences (the defaults for a chat the bot does not know)."""
+    subscriber = await session.get(Subscriber, chat_id)
+    return subscriber.preferences if subscriber is not None else Preferences()
+
+
+async def save_preferences(session: AsyncSession, chat_id: int, preferences: Preferences) -> None:
+    """Store a chat's delivery preferences."""
+    await session.execute(
+        update(Subscriber)
+        .where(Subscriber.chat_id == chat_id)
+        .values(
+            mode=preferences.mode,
+            timezone=preferences.timezone,
+            digest_hour=preferences.digest_hour,
+            quiet_start=preferences.quiet_start,
+            quiet_end=preferences.quiet_end,
+            thread_id=preferences.thread_id,
+            updated_at=utcnow(),
+        )
+    )
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
