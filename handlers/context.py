@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from telegram import Update
+from telegram import Message, Update
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from settings import Settings
@@ -50,3 +50,10 @@ def language(update: Update) -> str:
     user = update.effective_user
     code = (user.language_code or "") if user else ""
     return "en" if code.lower().startswith("en") else "ar"
+
+
+def forum_thread(message: object) -> int | None:
+    """The forum topic thread a message is in (None in a forum's General topic and outside forums)."""
+    if isinstance(message, Message) and (message.is_topic_message or message.chat.is_forum):
+        return message.message_thread_id
+    return None

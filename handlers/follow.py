@@ -10,7 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Messag
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
-from handlers.context import Context, language
+from handlers.context import Context, forum_thread, language
 from handlers.start import (
     callback_data,
     followed_topics,
@@ -44,9 +44,15 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 async def may_change_follows(update: Update, context: Context) -> bool:
-    """In groups only chat admins may change follows; private chats and channels always may."""
+    """Whether this update may change the chat's follows (and delivery settings).
+
+    Private chats always may; groups only through admins; in channels commands come from admins, but every
+    reader can press a button, so a button press needs an admin.
+    """
     chat, user = update.effective_chat, update.effective_user
-    if chat is None or chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return True
+    if chat.type == ChatType.CHANNEL and update.callback_query is None:
         return True
     if user is None:
         return False
@@ -72,6 +78,8 @@ async def _follow_topic(update: Update, context: Context, topic: Topic) -> str:
         if len(following) >= settings.max_topics_per_chat:
             return t("too_many_topics", lang, limit=settings.max_topics_per_chat)
         await subscribers.follow(session, chat.id, topic.key, label=topic.name_ar if keyword else None)
+        if chat.is_forum:  # pushes go to the forum thread the topic was followed in
+            await subscribers.set_thread(session, chat.id, forum_thread(update.effective_message))
     return t("followed_keyword" if keyword else "followed", lang, name=name)
 
 

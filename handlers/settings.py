@@ -11,10 +11,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest
 
-from handlers.context import Context, language
+from handlers.context import Context, forum_thread, language
 from handlers.follow import may_change_follows
 from handlers.start import remember_chat
 from handlers.texts import t
@@ -125,32 +124,13 @@ def apply_choice(preferences: Preferences, what: str, value: str, *, thread_id: 
 # ------------------------------------------------------------------------------------------- handlers
 
 
-async def may_change_settings(update: Update, context: Context) -> bool:
-    """Group admins in groups; channel admins for buttons in channels (anyone there can press them)."""
-    chat, query = update.effective_chat, update.callback_query
-    if chat is None or chat.type != ChatType.CHANNEL or query is None:
-        return await may_change_follows(update, context)
-    try:
-        member = await context.bot.get_chat_member(chat.id, query.from_user.id)
-    except TelegramError:
-        return False
-    return member.status in ("creator", "administrator")
-
-
-def _thread_of(message: object) -> int | None:
-    """The forum thread a message is in (None in the General topic or outside forums)."""
-    if isinstance(message, Message) and message.is_topic_message:
-        return message.message_thread_id
-    return None
-
-
 async def settings(update: Update, context: Context) -> None:
     """Show the chat's delivery settings with buttons."""
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None:
         return
     lang = language(update)
-    if not await may_change_settings(update, context):
+    if not await may_change_follows(update, context):
         await message.reply_text(t("settings_admins_only", lang))
         return
     await remember_chat(update, context)
@@ -171,13 +151,13 @@ async def on_button(update: Update, context: Context) -> None:
     lang = language(update)
     parts = (query.data or "").split(":", 2)
     what, value = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
-    if not await may_change_settings(update, context):
+    if not await may_change_follows(update, context):
         await query.answer(t("settings_admins_only", lang), show_alert=True)
         return
     await remember_chat(update, context)
     async with context.bot_data.db.begin() as session:
         preferences = await subscribers.preferences_of(session, chat.id)
-        changed = apply_choice(preferences, what, value, thread_id=_thread_of(query.message))
+        changed = apply_choice(preferences, what, value, thread_id=forum_thread(query.message))
         if changed is not None and changed != preferences:
             await subscribers.save_preferences(session, chat.id, changed)
             await outbox.reschedule_chat(session, chat.id)

@@ -176,6 +176,11 @@ async def save_preferences(session: AsyncSession, chat_id: int, preferences: Pre
     )
 
 
+async def set_thread(session: AsyncSession, chat_id: int, thread_id: int | None) -> None:
+    """Send a forum chat's pushes to this topic thread (None: the General topic)."""
+    await session.execute(update(Subscriber).where(Subscriber.chat_id == chat_id).values(thread_id=thread_id))
+
+
 async def counts(session: AsyncSession) -> dict[str, int]:
     """Active and inactive chats, and follows."""
     rows = await session.execute(select(Subscriber.active, func.count()).group_by(Subscriber.active))
