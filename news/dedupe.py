@@ -9,7 +9,9 @@ on average, so one wire copy cannot bridge two different events.
 
 `group_stories` clusters a batch (global IDF); `StoryIndex` does the same online for the bot (inverted
 index on lead words for candidates, a time window that evicts old documents, document frequencies kept
-as documents come and go).
+as documents come and go). Online, an article joins the story it is most similar to on average; it may
+also reveal that two stories are one (a rewrite that links both), and the two are merged when their
+average link reaches the same threshold batch clustering uses, unless both were already settled (pushed).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
@@ -279,8 +281,22 @@ def _lead_keys(sig: DocSig) -> frozenset[str]:
     return frozenset(sig.lead)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where `StoryIndex.place` put an article: its story, and the stories merged into that story just now."""
+
+    story: str
+    absorbed: tuple[str, ...] = field(default=())
+
+
 class StoryIndex:
-    """Online story grouping: each added article joins the most similar recent story or starts one."""
+    """Online story grouping: each added article joins the most similar recent story or starts one.
+
+    This is average-link clustering done as documents arrive: an article joins the story whose members it
+    matches best on average (at least `threshold`), and two stories merge once the average similarity
+    over all their cross pairs reaches `threshold` (pairs never compared count as 0). A merge keeps the id
+    of the settled story (see `settle`), else of the older one; two settled stories are never merged.
+    """
 
     def __init__(self, *, window: timedelta = WINDOW, threshold: float | None = None) -> None:
         self.window = window
@@ -293,6 +309,11 @@ class StoryIndex:
         self._df: Counter[str] = Counter()
         self._queue: list[tuple[datetime, str]] = []  # (time, doc_id) heap for eviction
         self._clock: datetime | None = None
+        self._pairs: dict[str, dict[str, float]] = {}  # doc → {compared doc: similarity}
+        self._links: dict[str, dict[str, float]] = defaultdict(dict)  # story → {story: Σ cross similarity}
+        self._born: dict[str, int] = {}  # story → creation order (the older id survives a merge)
+        self._settled: set[str] = set()
+        self._count = 0
 
     @classmethod
     def from_iterable(
@@ -323,10 +344,21 @@ class StoryIndex:
         """The IDF of the documents in the window."""
         return IdfTable(self._df, len(self._sigs))
 
+    def settle(self, story: str) -> None:
+        """Mark a story as published (pushed to readers): it keeps its id and is never merged into another."""
+        self._settled.add(story)
+
     def add(self, doc_id: str, sig: DocSig) -> str:
         """Add an article and return its story id (its own id when it starts a new story)."""
+        return self.place(doc_id, sig).story
+
+    def place(self, doc_id: str, sig: DocSig) -> Placement:
+        """Add an article: its story id, and the ids of the stories it caused to be merged into that story.
+
+        Every id in `absorbed` is gone from the index; its documents now belong to `story`.
+        """
         if doc_id in self._story:
-            return self._story[doc_id]
+            return Placement(self._story[doc_id])
         moment = sig.published or self._clock
         if moment is not None and (self._clock is None or moment > self._clock):
             self._clock = moment
@@ -335,18 +367,71 @@ class StoryIndex:
         self._sigs[doc_id] = sig
         idf = self.idf
         prepared = _prepare(sig, idf)
+        pairs: dict[str, float] = {}
         totals: dict[str, float] = defaultdict(float)
         for other in sorted(self._candidates(sig)):
             other_sig = self._sigs[other]
             if comparable(sig, other_sig, self.window):
-                totals[self._story[other]] += _probability(_features(prepared, _prepare(other_sig, idf)))
+                p = _probability(_features(prepared, _prepare(other_sig, idf)))
+                pairs[other] = p
+                totals[self._story[other]] += p
         best, best_score = doc_id, self.threshold
         for story, total in sorted(totals.items()):
             score = total / len(self._members[story])
             if score >= best_score:
                 best, best_score = story, score
         self._register(doc_id, sig, best, moment)
-        return best
+        self._pairs[doc_id] = pairs
+        for other, p in pairs.items():
+            self._pairs[other][doc_id] = p
+            self._link(best, self._story[other], p)
+        return self._merge_from(best)
+
+    def _link(self, a: str, b: str, amount: float) -> None:
+        """Add to the summed similarity between two different stories."""
+        if a != b:
+            self._links[a][b] = self._links[a].get(b, 0.0) + amount
+            self._links[b][a] = self._links[a][b]
+
+    def _merge_from(self, story: str) -> Placement:
+        """Merge `story` with its best-linked stories while their average link reaches the threshold."""
+        absorbed: list[str] = []
+        while True:
+            size = len(self._members[story])
+            best: tuple[float, str] | None = None
+            for other, total in sorted(self._links.get(story, {}).items()):
+                average = total / (size * len(self._members[other]))
+                mergeable = average >= self.threshold and not {story, other} <= self._settled
+                if mergeable and (best is None or average > best[0]):
+                    best = (average, other)
+            if best is None:
+                return Placement(story, tuple(absorbed))
+            keep, gone = self._survivor(story, best[1])
+            self._absorb(keep, gone)
+            absorbed.append(gone)
+            absorbed = [s for s in absorbed if s != keep]
+            story = keep
+
+    def _survivor(self, a: str, b: str) -> tuple[str, str]:
+        """(kept, absorbed) ids of two stories to merge: a settled story survives, else the older one."""
+        if (a in self._settled) != (b in self._settled):
+            return (a, b) if a in self._settled else (b, a)
+        return (a, b) if self._born[a] <= self._born[b] else (b, a)
+
+    def _absorb(self, keep: str, gone: str) -> None:
+        """Move every document and link of story `gone` into story `keep`."""
+        moved = self._members.pop(gone)
+        for doc in moved:
+            self._story[doc] = keep
+        self._members[keep].extend(moved)
+        for other, total in self._links.pop(gone, {}).items():
+            del self._links[other][gone]
+            if other != keep:
+                self._link(keep, other, total)
+        if not self._links.get(keep):
+            self._links.pop(keep, None)
+        del self._born[gone]
+        self._settled.discard(gone)
 
     def _candidates(self, sig: DocSig) -> set[str]:
         """Documents sharing at least MIN_SHARED_LEAD not-too-common lead words with `sig`."""
@@ -360,6 +445,9 @@ class StoryIndex:
     def _register(self, doc_id: str, sig: DocSig, story: str, moment: datetime | None) -> None:
         """Store a document under its story and in the lookup structures."""
         self._story[doc_id] = story
+        if story not in self._members:
+            self._born[story] = self._count
+            self._count += 1
         self._members.setdefault(story, []).append(doc_id)
         for key in _lead_keys(sig):
             self._postings[key].add(doc_id)
@@ -377,13 +465,20 @@ class StoryIndex:
             self._forget(doc_id)
 
     def _forget(self, doc_id: str) -> None:
-        """Remove one document from every structure."""
+        """Remove one document from every structure (its similarities leave the story links too)."""
         sig = self._sigs.pop(doc_id)
         story = self._story.pop(doc_id)
+        for other, p in self._pairs.pop(doc_id).items():
+            del self._pairs[other][doc_id]
+            self._unlink(story, self._story[other], p)
         members = self._members[story]
         members.remove(doc_id)
         if not members:
             del self._members[story]
+            del self._born[story]
+            self._settled.discard(story)
+            for other in self._links.pop(story, {}):
+                self._links[other].pop(story, None)
         self._df.subtract(sig.terms)
         for key in _lead_keys(sig):
             posting = self._postings[key]
@@ -396,6 +491,17 @@ class StoryIndex:
         for term in sig.terms:
             if self._df[term] <= 0:
                 del self._df[term]
+
+    def _unlink(self, a: str, b: str, amount: float) -> None:
+        """Take a forgotten pair's similarity out of the link between two stories."""
+        if a == b:
+            return
+        left = self._links[a].get(b, 0.0) - amount
+        if left > 1e-9:
+            self._links[a][b] = self._links[b][a] = left
+        else:
+            self._links[a].pop(b, None)
+            self._links[b].pop(a, None)
 
 
 def _order_key(item: tuple[str, DocSig]) -> tuple[datetime, str]:
