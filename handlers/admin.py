@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 
 from telegram import Update
@@ -28,7 +29,10 @@ async def feeds(update: Update, context: Context) -> None:
         return
     async with context.bot_data.db() as session:
         lines = await feeds_report(session, since=utcnow() - timedelta(hours=24))
-    await message.reply_text("<pre>" + "\n".join(lines)[:3900] + "</pre>")
+    text = html.escape("\n".join(lines))  # feed names, URLs ("&") and error reasons are not HTML
+    if len(text) > 4000:
+        text = text[: text.rfind("\n", 0, 4000)]  # whole lines only, so no entity is cut in half
+    await message.reply_text("<pre>" + text + "</pre>")
 
 
 async def stats(update: Update, context: Context) -> None:

@@ -19,7 +19,8 @@ from lxml import etree
 from news.normalize import fold_letters
 from news.text import is_stopword, tokens
 
-RuleKind = Literal["drop", "list", "cut", "dateline"]
+RuleKind = Literal["drop", "list", "cut", "dateline", "prefix"]
+_LINE_KINDS = ("drop", "list", "cut")  # rules that judge a whole line
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def boilerplate_rules() -> tuple[BoilerplateRule, ...]:
     data = tomllib.loads(raw)
     default_max = int(data.get("max_words", 25))
     rules: list[BoilerplateRule] = []
-    for kind in ("drop", "list", "cut", "dateline"):
+    for kind in ("drop", "list", "cut", "dateline", "prefix"):
         for entry in data.get(kind, []):
             rules.append(
                 BoilerplateRule(
@@ -55,7 +56,7 @@ def boilerplate_rules() -> tuple[BoilerplateRule, ...]:
 @lru_cache(maxsize=1)
 def _longest_rule() -> int:
     """The largest `max_words` of any line rule: longer lines are never boilerplate."""
-    return max((rule.max_words for rule in boilerplate_rules() if rule.kind != "dateline"), default=0)
+    return max((rule.max_words for rule in boilerplate_rules() if rule.kind in _LINE_KINDS), default=0)
 
 
 def match_boilerplate(line: str) -> BoilerplateRule | None:
@@ -65,7 +66,7 @@ def match_boilerplate(line: str) -> BoilerplateRule | None:
         return None
     folded = _HSPACE.sub(" ", fold_letters(line)).strip()
     for rule in boilerplate_rules():
-        if rule.kind != "dateline" and n_words <= rule.max_words and rule.pattern.search(folded):
+        if rule.kind in _LINE_KINDS and n_words <= rule.max_words and rule.pattern.search(folded):
             return rule
     return None
 
@@ -85,6 +86,18 @@ def strip_dateline(sentence: str, min_words: int = 6) -> str:
             if len(rest.split()) >= min_words:
                 return rest
     return sentence
+
+
+def strip_prefix(line: str) -> str:
+    """A line without the boilerplate a site glues before its first sentence ("شارك من خلال تويتر … اكتب رأيك").
+
+    [[prefix]] patterns match the start of the folded line and end at a space or the line's end.
+    """
+    folded = _HSPACE.sub(" ", fold_letters(line)).strip()
+    for rule in boilerplate_rules():
+        if rule.kind == "prefix" and (match := rule.pattern.match(folded)):
+            return _after_words(line, len(match.group().split()), True)
+    return line
 
 
 def _after_words(sentence: str, n_words: int, ends_in_space: bool) -> str:
@@ -115,7 +128,7 @@ def _clean_line(line: str) -> str:
 
 def _lines(text: str) -> list[str]:
     """Non-empty cleaned lines of a text (any line break separates paragraphs)."""
-    return [line for line in map(_clean_line, text.splitlines()) if line]
+    return [line for line in (strip_prefix(_clean_line(raw)) for raw in text.splitlines()) if line]
 
 
 # ---- boilerplate -------------------------------------------------------------------------------------

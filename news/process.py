@@ -6,7 +6,7 @@ from datetime import datetime
 
 from news.extract import clean_text
 from news.models import Article, FeedItem
-from news.normalize import canonical_url, content_hash
+from news.normalize import canonical_url, content_hash, normalize_arabic
 from news.summarize import summarize
 from news.topics import story_topic_keys
 
@@ -35,12 +35,20 @@ def best_text(item: FeedItem, full_text: str | None = None) -> str:
     return ""
 
 
+def without_headline(text: str, title: str) -> str:
+    """The text without a first paragraph that only repeats the headline (extracted pages often start so)."""
+    first, _, rest = text.partition("\n\n")
+    if rest and title and normalize_arabic(first).rstrip(" .:") == normalize_arabic(title).rstrip(" .:"):
+        return rest
+    return text
+
+
 def build_article(
     item: FeedItem, *, fetched_at: datetime, max_words: int = 60, full_text: str | None = None
 ) -> Article | None:
     """A stored-ready article from a feed item, or None when it has neither title nor text."""
     title = " ".join(item.title.split())
-    text = clean_text(best_text(item, full_text))
+    text = without_headline(clean_text(best_text(item, full_text)), title)
     if not title and not text:
         return None
     if not title:

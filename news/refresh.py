@@ -2,15 +2,25 @@
 
 Like Miniflux's RefreshFeed: errors are written on the feed's row and the batch goes on; each feed is stored in
 its own transaction; only entries that are new for a feed are processed and only new stories are pushed.
+
+Feeds are fetched and parsed side by side (at most FETCH_CONCURRENCY at a time). What follows runs one feed at
+a time in a "lane", so a feed sees everything stored before it: an item whose canonical URL or text is already
+stored (another outlet's copy, or a lead feed repeating a full feed) is linked to that article without being
+cleaned, summarised or topic-matched again, unless it carries much more text, in which case it replaces the
+stored text. CPU work (parsing, cleaning, digests, topics, fingerprints) runs off the event loop, so fetches
+and the bot's handlers go on meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from news import dedupe
 from news.fetch import fetch
 from news.fulltext import extract_article, is_teaser
-from news.models import Article, FeedItem
-from news.normalize import content_hash
+from news.models import Article, FeedItem, FetchResult, ParsedFeed
+from news.normalize import canonical_url, content_hash
 from news.parse import parse_feed
-from news.process import build_article, item_key
+from news.process import best_text, build_article, item_key, published_at
 from news.summarize import summarize_many
 from settings import Settings
 from storage import articles as article_store
@@ -32,6 +42,12 @@ from storage.db import utcnow
 log = logging.getLogger(__name__)
 
 STORY_WINDOW = timedelta(hours=72)
+FULLER = 2.0  # an item with this many times the stored text (and more than FULLER_MIN_CHARS) replaces it
+FULLER_MIN_CHARS = 400
+STORY_TEXTS = 5  # articles a grown story's digest is drawn from
+BUILD_CHUNK = 16  # items per call of the CPU-bound stages
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,81 @@ class FeedReport:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Built:
+    """A processed item: the article and its story-grouping signature."""
+
+    item_key: str
+    article: Article
+    sig: dedupe.DocSig
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with a feed's new items: link them to stored articles, or process them."""
+
+    links: tuple[tuple[FeedItem, article_store.StoredArticle], ...]  # already stored: link, process nothing
+    process: tuple[FeedItem, ...]  # new articles
+    upgrades: dict[str, article_store.StoredArticle]  # item key → the shorter stored copy it replaces
+
+
+def build_all(
+    items: Sequence[FeedItem],
+    full_texts: dict[str, str | None],
+    fetched_at: datetime,
+    max_words: int,
+    source: str,
+) -> list[Built]:
+    """Clean, summarise, topic-match and fingerprint items (pure and CPU-bound: run it off the event loop)."""
+    built = []
+    for item in items:
+        key = item_key(item)
+        article = build_article(item, fetched_at=fetched_at, max_words=max_words, full_text=full_texts.get(key))
+        if article is not None:
+            sig = dedupe.fingerprint(article.title, article.text, source=source, published=article.published)
+            built.append(Built(key, article, sig))
+    return built
+
+
+def recent_signatures(rows: Iterable[tuple[int, int, str, str, datetime]]) -> list[tuple[str, int, dedupe.DocSig]]:
+    """(document id, story id, signature) of stored articles, for rebuilding the story index (pure, CPU-bound)."""
+    return [
+        (content_hash(text or title), story_id, dedupe.fingerprint(title, text, published=published))
+        for _id, story_id, title, text, published in rows
+    ]
+
+
+def unique_items(items: Iterable[FeedItem]) -> list[FeedItem]:
+    """Items with distinct keys (the first of each wins): a feed may list the same item twice."""
+    seen: set[str] = set()
+    kept = []
+    for item in items:
+        key = item_key(item)
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    return kept
+
+
+def identifying_urls(items: Sequence[FeedItem]) -> dict[str, str]:
+    """Item key → canonical URL, for the URLs that identify one article.
+
+    A URL shared by several items of one feed, or a site's home page, says nothing about which article an
+    item is, so it is not used to link items to stored articles.
+    """
+    urls = {item_key(item): canonical_url(item.url) for item in items if item.url}
+    counts: dict[str, int] = {}
+    for url in urls.values():
+        counts[url] = counts.get(url, 0) + 1
+    return {key: url for key, url in urls.items() if counts[url] == 1 and url.split("/", 3)[3:] not in ([], [""])}
+
+
+def is_fuller(item: FeedItem, stored: article_store.StoredArticle, full_text: str | None = None) -> bool:
+    """Whether an item carries much more text than the stored copy of its article (a full feed after a lead)."""
+    chars = len(best_text(item, full_text).strip())
+    return chars >= FULLER_MIN_CHARS and chars >= FULLER * stored.chars
+
+
 @dataclass
 class StoryGrouper:
     """The in-memory story index and the map from its story keys to stored story ids."""
@@ -54,29 +145,32 @@ class StoryGrouper:
     index: dedupe.StoryIndex = field(default_factory=dedupe.StoryIndex)
     story_ids: dict[str, int] = field(default_factory=dict)
 
-    def assign(self, article: Article, source: str) -> tuple[str, int | None]:
+    def assign(self, doc_id: str, sig: dedupe.DocSig) -> tuple[str, int | None]:
         """The story key for an article, and the stored story id when it joins an existing story."""
-        sig = dedupe.fingerprint(article.title, article.text, source=source, published=article.published)
-        key = self.index.add(article.content_hash, sig)
+        key = self.index.add(doc_id, sig)
         return key, self.story_ids.get(key)
 
-    async def load(self, session: AsyncSession, since: datetime) -> None:
-        """Rebuild the index from recently stored articles."""
-        for _id, story_id, title, text, published in await article_store.recent_articles(session, since):
-            doc_id = content_hash(text or title)
-            key = self.index.add(doc_id, dedupe.fingerprint(title, text, published=published))
+    def load(self, signatures: Iterable[tuple[str, int, dedupe.DocSig]]) -> None:
+        """Rebuild the index from recently stored articles (oldest first)."""
+        for doc_id, story_id, sig in signatures:
+            key = self.index.add(doc_id, sig)
             self.story_ids.setdefault(key, story_id)
             self.story_ids.setdefault(doc_id, story_id)
 
 
 @dataclass
 class Refresher:
-    """Everything a refresh needs; one per process (the bot keeps it on BotData)."""
+    """Everything a refresh needs; one per process (the bot keeps it on BotData).
+
+    `executor` runs the CPU-bound stages; None means a worker thread (asyncio.to_thread). A process pool
+    lets them use another core; every function sent to it is a pure module-level function.
+    """
 
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     client: httpx.AsyncClient
     grouper: StoryGrouper = field(default_factory=StoryGrouper)
+    executor: Executor | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaded: bool = False
 
@@ -90,29 +184,38 @@ class Refresher:
         async with self._lock:
             if not self._loaded:
                 async with self.sessionmaker() as session:
-                    await self.grouper.load(session, utcnow() - STORY_WINDOW)
+                    rows = await article_store.recent_articles(session, utcnow() - STORY_WINDOW)
+                self.grouper.load(await self._offload(recent_signatures, rows))
                 self._loaded = True
             async with self.sessionmaker() as session:
                 due = await (feed_store.listed(session) if force else feed_store.due(session))
             semaphore = asyncio.Semaphore(self.settings.fetch_concurrency)
-            store_lock = asyncio.Lock()
+            lane = asyncio.Lock()
 
             async def one(feed: feed_store.Feed) -> FeedReport:
                 async with semaphore:
-                    return await self._refresh_feed(feed, store_lock)
+                    return await self._refresh_feed(feed, lane)
 
             return list(await asyncio.gather(*(one(feed) for feed in due)))
 
-    async def _refresh_feed(self, feed: feed_store.Feed, store_lock: asyncio.Lock) -> FeedReport:
+    async def _offload(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a CPU-bound pure function off the event loop."""
+        if self.executor is None:
+            return await asyncio.to_thread(func, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
+
+    async def _refresh_feed(self, feed: feed_store.Feed, lane: asyncio.Lock) -> FeedReport:
         """Fetch, parse and store one feed; failures become the feed row's error state."""
         try:
-            return await self._refresh_feed_unsafe(feed, store_lock)
+            return await self._refresh_feed_unsafe(feed, lane)
         except Exception as exc:  # a bug must not stop the other feeds
             log.exception("refreshing %s failed", feed.url)
-            await self._record_error(feed.id, f"internal error: {type(exc).__name__}")
-            return FeedReport(feed.display_name, feed.url, error=f"internal error: {type(exc).__name__}")
+            self.grouper, self._loaded = StoryGrouper(), False  # it may hold stories that were rolled back
+            reason = f"internal error: {type(exc).__name__}"
+            await self._record_error(feed.id, reason)
+            return FeedReport(feed.display_name, feed.url, error=reason)
 
-    async def _refresh_feed_unsafe(self, feed: feed_store.Feed, store_lock: asyncio.Lock) -> FeedReport:
+    async def _refresh_feed_unsafe(self, feed: feed_store.Feed, lane: asyncio.Lock) -> FeedReport:
         settings = self.settings
         result = await fetch(
             self.client,
@@ -128,41 +231,70 @@ class Refresher:
         if result.not_modified:
             await self._record_success(feed.id, result.etag, result.last_modified, None)
             return FeedReport(feed.display_name, feed.url, not_modified=True)
-        parsed = await asyncio.to_thread(parse_feed, result.body, result.headers, feed.url)
+        parsed = await self._offload(parse_feed, result.body, result.headers, feed.url)
         if parsed.error and not parsed.items:
             await self._record_error(feed.id, parsed.error)
             return FeedReport(feed.display_name, feed.url, error=parsed.error)
+        if parsed.warning:
+            log.info("feed %s: %s", feed.url, parsed.warning)  # kept on the feed's row too
 
+        items = unique_items(parsed.items)
+        urls = identifying_urls(items)
         async with self.sessionmaker() as session:
-            known = await article_store.known_keys(session, feed.id, [item_key(item) for item in parsed.items])
-        fresh = [item for item in parsed.items if item_key(item) not in known]
-        full_texts = await self._full_texts(fresh)
+            plan = await self._plan(session, feed.id, items, urls)
+        full_texts = await self._full_texts(plan)  # network: outside the lane, so a slow page delays only its feed
+        async with lane:  # from here on one feed at a time, so each sees what the ones before it stored
+            async with self.sessionmaker() as session:
+                plan = await self._plan(session, feed.id, items, urls, full_texts)
+            built = await self._build(plan.process, full_texts, feed.display_name)
+            async with self.sessionmaker.begin() as session:
+                return await self._store(session, feed.id, plan, built, result, parsed)
+
+    async def _build(
+        self, items: Sequence[FeedItem], full_texts: dict[str, str | None], source: str
+    ) -> list[Built]:
+        """`build_all` in chunks run side by side, so a process pool spreads one feed over its workers."""
         fetched_at = utcnow()
-        built = await asyncio.to_thread(self._build, fresh, full_texts, fetched_at)
-        async with store_lock:
-            report = await self._store(feed, built, result.etag, result.last_modified, parsed.title)
-        return report
+        max_words = self.settings.digest_max_words
+        calls = []
+        for start in range(0, len(items), BUILD_CHUNK):
+            chunk = items[start : start + BUILD_CHUNK]
+            pages = {key: full_texts[key] for key in map(item_key, chunk) if key in full_texts}
+            calls.append(self._offload(build_all, chunk, pages, fetched_at, max_words, source))
+        return [b for result in await asyncio.gather(*calls) for b in result]
 
-    def _build(
-        self, items: Sequence[FeedItem], full_texts: dict[int, str | None], fetched_at: datetime
-    ) -> list[Article]:
-        articles = []
-        for position, item in enumerate(items):
-            article = build_article(
-                item,
-                fetched_at=fetched_at,
-                max_words=self.settings.digest_max_words,
-                full_text=full_texts.get(position),
-            )
-            if article is not None:
-                articles.append(article)
-        return articles
+    async def _plan(
+        self,
+        session: AsyncSession,
+        feed_id: int,
+        items: Sequence[FeedItem],
+        urls: dict[str, str],
+        full_texts: dict[str, str | None] | None = None,
+    ) -> Plan:
+        """Split a feed's items into known ones (skipped), stored elsewhere (linked) and new (processed)."""
+        known = await article_store.known_keys(session, feed_id, [item_key(item) for item in items])
+        fresh = [item for item in items if item_key(item) not in known]
+        stored = await article_store.articles_by_url(session, [urls[k] for k in map(item_key, fresh) if k in urls])
+        links: list[tuple[FeedItem, article_store.StoredArticle]] = []
+        process: list[FeedItem] = []
+        upgrades: dict[str, article_store.StoredArticle] = {}
+        for item in fresh:
+            key = item_key(item)
+            copy = stored.get(urls.get(key, ""))
+            if copy is None:
+                process.append(item)
+            elif is_fuller(item, copy, (full_texts or {}).get(key)):
+                process.append(item)
+                upgrades[key] = copy
+            else:
+                links.append((item, copy))
+        return Plan(tuple(links), tuple(process), upgrades)
 
-    async def _full_texts(self, items: Sequence[FeedItem]) -> dict[int, str | None]:
-        """Fetch and extract the article page of items that carry only a teaser."""
+    async def _full_texts(self, plan: Plan) -> dict[str, str | None]:
+        """Fetch and extract the article page of new items that carry only a teaser, by item key."""
         if not self.settings.fetch_full_text:
             return {}
-        wanted = [(i, item.url) for i, item in enumerate(items) if item.url and is_teaser(item)]
+        wanted = [(item_key(item), item.url) for item in plan.process if item.url and is_teaser(item)]
         if not wanted:
             return {}
         semaphore = asyncio.Semaphore(self.settings.fetch_concurrency)
@@ -176,104 +308,147 @@ class Refresher:
                     allow_private=self.settings.allow_private_urls,
                 )
             if page.error or not page.body:
+                if page.error:
+                    log.info("article page %s: %s", url, page.error)
                 return None
-            return await asyncio.to_thread(extract_article, page.body, url)
+            extract = functools.partial(extract_article, content_type=page.headers.get("content-type"))
+            return await self._offload(extract, page.body, url)
 
         texts = await asyncio.gather(*(one(url) for _, url in wanted))
-        return {i: text for (i, _), text in zip(wanted, texts, strict=True)}
+        return {key: text for (key, _), text in zip(wanted, texts, strict=True)}
 
     async def _store(
         self,
-        feed: feed_store.Feed,
-        built: Sequence[Article],
-        etag: str | None,
-        last_modified: str | None,
-        title: str | None,
+        session: AsyncSession,
+        feed_id: int,
+        plan: Plan,
+        built: Sequence[Built],
+        fetched: FetchResult,
+        parsed: ParsedFeed,
     ) -> FeedReport:
         """One transaction for the feed: entries, articles, stories, topics, outbox rows and the feed's state."""
-        new = stories = queued = 0
-        async with self.sessionmaker.begin() as session:
-            row = await session.get(feed_store.Feed, feed.id)
-            assert row is not None
-            backfill = row.last_success_at is None  # a feed's first fetch fills history, it pushes nothing
-            cutoff = utcnow() - timedelta(hours=self.settings.push_max_age_hours)
-            for article in sorted(built, key=lambda a: a.published):
-                if await article_store.known_keys(session, feed.id, [article.key]):
-                    continue  # the same item twice in one feed document
-                stored = await article_store.find_article(session, article.content_hash, article.url)
-                if stored is not None:  # the same text from another outlet: link it, store nothing twice
-                    story_id = stored.story_id
-                    story_is_new = False
-                else:
-                    key, story_id = self.grouper.assign(article, row.display_name)
-                    story_is_new = story_id is None
-                    if story_id is None:
-                        story = article_store.Story(
-                            title=article.title, digest=article.digest, published_at=article.published
-                        )
-                        session.add(story)
-                        await session.flush()
-                        story_id = story.id
-                        self.grouper.story_ids[key] = story_id
-                        stories += 1
-                    self.grouper.story_ids[article.content_hash] = story_id
-                    stored = article_store.Article(
-                        story_id=story_id,
-                        content_hash=article.content_hash,
-                        url=article.url,
-                        title=article.title,
-                        text=article.text,
-                        digest=article.digest,
-                        published_at=article.published,
-                    )
-                    session.add(stored)
-                    await session.flush()
-                session.add(
-                    article_store.Entry(
-                        feed_id=feed.id,
-                        key=article.key,
-                        article_id=stored.id,
-                        url=article.url,
-                        published_at=article.published,
-                    )
+        row = await session.get(feed_store.Feed, feed_id)
+        assert row is not None
+        stored_by_hash = await article_store.articles_by_hash(session, [b.article.content_hash for b in built])
+        keyword_keys = {key for b in built for key in b.article.topic_keys if key.startswith("kw:")}
+        followed = await subscribers.followed_among(session, keyword_keys)
+        batch = _Batch()
+        fetched_at = utcnow()
+        for item, copy in plan.links:
+            batch.link(item_key(item), _entry_url(item), published_at(item, fetched_at), copy.id, copy.story_id)
+        for b in sorted(built, key=lambda b: (b.article.published, b.item_key)):
+            article = b.article
+            copy = stored_by_hash.get(article.content_hash)
+            target = (copy.id, copy.story_id) if copy else batch.by_hash.get(article.content_hash)
+            if target is not None:  # the same text from another outlet, another URL or twice in this feed
+                batch.link(b.item_key, article.url, article.published, *target)
+                continue
+            keys = _kept_keys(article.topic_keys, followed)
+            replaced = plan.upgrades.get(b.item_key)
+            if replaced is not None:  # a fuller copy of a stored lead: it takes the lead's place
+                await article_store.replace_text(
+                    session, replaced.id, text=article.text, digest=article.digest, content_hash=article.content_hash
                 )
-                new += 1
-                if not story_is_new:
-                    await self._story_grew(session, story_id)
-                keys = await self._followed_or_entity_keys(session, article.topic_keys)
-                new_keys = await article_store.add_topics(session, story_id, keys)
-                if backfill or article.published < cutoff or not (story_is_new or new_keys):
-                    continue
-                chats = await subscribers.followers_of(session, new_keys)
-                queued += await outbox.enqueue(session, story_id, chats)
-            feed_store.record_success(
-                row,
-                interval=timedelta(seconds=self.settings.poll_interval_seconds),
-                etag=etag,
-                last_modified=last_modified,
-                title=title,
+                self.grouper.story_ids[article.content_hash] = replaced.story_id
+                batch.link(b.item_key, article.url, article.published, replaced.id, replaced.story_id)
+                batch.by_hash[article.content_hash] = (replaced.id, replaced.story_id)
+                batch.grown[replaced.story_id] = article.digest
+                batch.topics.setdefault(replaced.story_id, set()).update(keys)
+                continue
+            story_key, story_id = self.grouper.assign(article.content_hash, b.sig)
+            story: int | article_store.Story
+            if story_id is not None:
+                story = story_id
+                batch.grown[story_id] = None
+                batch.touched.add(story_id)
+            elif story_key in batch.new_stories:
+                story = batch.new_stories[story_key]
+            else:
+                story = batch.new_stories[story_key] = article_store.Story(
+                    title=article.title, digest=article.digest, published_at=article.published
+                )
+                session.add(story)
+            batch.add(b.item_key, article, story)
+            batch.topics.setdefault(story, set()).update(keys)
+
+        await session.flush()  # story ids
+        for story_key, story in batch.new_stories.items():
+            self.grouper.story_ids[story_key] = story.id
+        for stored, story in batch.new_articles:
+            stored.story_id = story if isinstance(story, int) else story.id
+            self.grouper.story_ids[stored.content_hash] = stored.story_id
+        session.add_all(stored for stored, _ in batch.new_articles)
+        await session.flush()  # article ids
+        session.add_all(
+            article_store.Entry(
+                feed_id=feed_id,
+                key=key,
+                article_id=target if isinstance(target, int) else target.id,
+                url=url,
+                published_at=published,
             )
-        return FeedReport(feed.display_name, feed.url, new=new, stories=stories, queued=queued)
+            for key, url, published, target in batch.entries
+        )
+        backfill = row.last_success_at is None  # a feed's first fetch fills history, it pushes nothing
+        queued = await self._topics_and_pushes(session, batch.topics, backfill)
+        await self._stories_changed(session, batch.grown, batch.touched)
+        feed_store.record_success(
+            row,
+            interval=timedelta(seconds=self.settings.poll_interval_seconds),
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            title=parsed.title,
+            warning=parsed.warning,
+        )
+        return FeedReport(
+            row.display_name, row.url, new=len(batch.entries), stories=len(batch.new_stories), queued=queued
+        )
 
-    async def _story_grew(self, session: AsyncSession, story_id: int) -> None:
-        """Another article or outlet joined a story: redo its digest from all its articles and flag the change."""
-        await session.flush()
-        title, texts = await article_store.story_texts(session, story_id, limit=5)
-        story = await session.get(article_store.Story, story_id)
-        if story is None:
+    async def _topics_and_pushes(
+        self, session: AsyncSession, topics: dict[int | article_store.Story, set[str]], backfill: bool
+    ) -> int:
+        """Attach topic keys to stories and queue each story for the chats following a topic it newly has.
+
+        A new story is pushed to its followers; a stored story only to followers of topics it did not have.
+        Nothing is pushed on a feed's first fetch, nor for stories older than PUSH_MAX_AGE_HOURS.
+        """
+        ids = {story if isinstance(story, int) else story.id: story for story in topics}
+        stored_ids = [story_id for story_id, story in ids.items() if isinstance(story, int)]
+        existing = await article_store.topics_of(session, stored_ids)
+        cutoff = utcnow() - timedelta(hours=self.settings.push_max_age_hours)
+        queued = 0
+        for story_id, story in sorted(ids.items()):
+            added = topics[story] - existing.get(story_id, set())
+            session.add_all(article_store.StoryTopic(story_id=story_id, topic_key=key) for key in sorted(added))
+            if backfill or not added:
+                continue
+            row = story if isinstance(story, article_store.Story) else await session.get(article_store.Story, story)
+            if row is None or row.published_at < cutoff:
+                continue
+            chats = await subscribers.followers_of(session, added)
+            if chats:
+                queued += await outbox.enqueue(session, story_id, chats)
+        return queued
+
+    async def _stories_changed(self, session: AsyncSession, grown: dict[int, str | None], touched: set[int]) -> None:
+        """Stored stories that gained an article get a digest drawn from all of them; every touched one is flagged.
+
+        `grown` maps a story to the new digest of its article when that article's text was replaced.
+        """
+        if not touched:
             return
-        if len(texts) > 1:
-            digest = summarize_many(title, texts, max_words=self.settings.digest_max_words)
-            story.digest = digest or story.digest
-        story.updated_at = utcnow()
-        await outbox.story_changed(session, story_id)
-
-    @staticmethod
-    async def _followed_or_entity_keys(session: AsyncSession, keys: frozenset[str]) -> set[str]:
-        """Entity keys are always kept; keyword keys (many per story) only when some chat follows them."""
-        entity_keys = {key for key in keys if not key.startswith("kw:")}
-        keyword_keys = keys - entity_keys
-        return entity_keys | await subscribers.followed_among(session, keyword_keys)
+        await session.flush()
+        texts = await article_store.texts_of_stories(session, grown, limit=STORY_TEXTS)
+        several = {story_id: value for story_id, value in texts.items() if len(value[1]) > 1}
+        digests = await self._offload(story_digests, several, self.settings.digest_max_words) if several else {}
+        now = utcnow()
+        for story_id in sorted(touched):
+            story = await session.get(article_store.Story, story_id)
+            if story is None:
+                continue
+            story.digest = digests.get(story_id) or grown.get(story_id) or story.digest
+            story.updated_at = now
+            await outbox.story_changed(session, story_id)
 
     async def _record_error(self, feed_id: int, reason: str, retry_after: float | None = None) -> None:
         async with self.sessionmaker.begin() as session:
@@ -299,3 +474,57 @@ class Refresher:
                     last_modified=last_modified,
                     title=title,
                 )
+
+
+def _kept_keys(keys: frozenset[str], followed: set[str]) -> set[str]:
+    """Entity keys are always kept; keyword keys (many per story) only when some chat follows them."""
+    return {key for key in keys if not key.startswith("kw:") or key in followed}
+
+
+def _entry_url(item: FeedItem) -> str | None:
+    return canonical_url(item.url) if item.url else None
+
+
+def story_digests(stories: dict[int, tuple[str, list[str]]], max_words: int) -> dict[int, str]:
+    """A digest drawn from all the texts of each story (pure, CPU-bound)."""
+    return {story_id: summarize_many(title, texts, max_words=max_words) for story_id, (title, texts) in stories.items()}
+
+
+@dataclass
+class _Batch:
+    """What one feed's store adds: entries, new articles and stories, topic keys, changed stories."""
+
+    entries: list[tuple[str, str | None, datetime, int | article_store.Article]] = field(default_factory=list)
+    new_articles: list[tuple[article_store.Article, int | article_store.Story]] = field(default_factory=list)
+    new_stories: dict[str, article_store.Story] = field(default_factory=dict)  # story key → story
+    by_hash: dict[str, tuple[int | article_store.Article, int | article_store.Story]] = field(default_factory=dict)
+    topics: dict[int | article_store.Story, set[str]] = field(default_factory=dict)
+    grown: dict[int, str | None] = field(default_factory=dict)  # stored story → its replaced article's digest
+    touched: set[int] = field(default_factory=set)  # stored stories that gained an outlet or an article
+
+    def link(
+        self,
+        key: str,
+        url: str | None,
+        published: datetime,
+        article: int | article_store.Article,
+        story: int | article_store.Story,
+    ) -> None:
+        """An entry for an article that is stored already (or added earlier in this batch)."""
+        self.entries.append((key, url, published, article))
+        if isinstance(story, int):
+            self.touched.add(story)
+
+    def add(self, key: str, article: Article, story: int | article_store.Story) -> None:
+        """A new article row in a story, and its entry."""
+        row = article_store.Article(
+            content_hash=article.content_hash,
+            url=article.url,
+            title=article.title,
+            text=article.text,
+            digest=article.digest,
+            published_at=article.published,
+        )
+        self.new_articles.append((row, story))
+        self.by_hash[article.content_hash] = (row, story)
+        self.entries.append((key, article.url, article.published, row))

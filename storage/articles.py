@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, select
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, Text, UniqueConstraint, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -70,23 +71,100 @@ class Entry(Base):
 Index("ix_stories_published_id", Story.published_at, Story.id)
 
 
+_CHUNK = 500  # values per IN (...) list
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    """Distinct values in sorted lists of at most _CHUNK."""
+    unique = sorted(set(values))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]
+
+
 async def known_keys(session: AsyncSession, feed_id: int, keys: Iterable[str]) -> set[str]:
     """Which of these entry keys the feed already has."""
-    keys = list(keys)
     found: set[str] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
+    for chunk in _chunks(keys):
         stmt = select(Entry.key).where(Entry.feed_id == feed_id, Entry.key.in_(chunk))
         found.update((await session.scalars(stmt)).all())
     return found
 
 
-async def find_article(session: AsyncSession, content_hash: str, url: str | None) -> Article | None:
-    """The stored article with this text, or at this canonical URL."""
-    article = await session.scalar(select(Article).where(Article.content_hash == content_hash))
-    if article is None and url:
-        article = await session.scalar(select(Article).where(Article.url == url).limit(1))
-    return article
+@dataclass(frozen=True)
+class StoredArticle:
+    """What ingestion needs to know about a stored article: where it is and how much text it has."""
+
+    id: int
+    story_id: int
+    content_hash: str
+    url: str | None
+    chars: int  # length of its cleaned text
+
+
+async def _stored_articles(session: AsyncSession, condition: ColumnElement[bool]) -> list[StoredArticle]:
+    """Stored articles matching a condition, newest first."""
+    stmt = (
+        select(Article.id, Article.story_id, Article.content_hash, Article.url, func.length(Article.text))
+        .where(condition)
+        .order_by(Article.id.desc())
+    )
+    return [StoredArticle(*row) for row in (await session.execute(stmt)).all()]
+
+
+async def articles_by_hash(session: AsyncSession, hashes: Iterable[str]) -> dict[str, StoredArticle]:
+    """The stored articles with these content hashes, by hash."""
+    found: dict[str, StoredArticle] = {}
+    for chunk in _chunks(hashes):
+        found.update((a.content_hash, a) for a in await _stored_articles(session, Article.content_hash.in_(chunk)))
+    return found
+
+
+async def articles_by_url(session: AsyncSession, urls: Iterable[str]) -> dict[str, StoredArticle]:
+    """The stored article at each of these canonical URLs (the oldest when several share one), by URL."""
+    found: dict[str, StoredArticle] = {}
+    for chunk in _chunks(urls):
+        found.update((a.url or "", a) for a in await _stored_articles(session, Article.url.in_(chunk)))
+    return found
+
+
+async def replace_text(session: AsyncSession, article_id: int, *, text: str, digest: str, content_hash: str) -> None:
+    """Give a stored article a fuller text (its feed carried a lead first, a full item later)."""
+    await session.execute(
+        update(Article).where(Article.id == article_id).values(text=text, digest=digest, content_hash=content_hash)
+    )
+
+
+async def topics_of(session: AsyncSession, story_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The topic keys of each of these stories (stories without topics are left out)."""
+    ids = sorted(set(story_ids))
+    found: dict[int, set[str]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        stmt = select(StoryTopic.story_id, StoryTopic.topic_key).where(
+            StoryTopic.story_id.in_(ids[start : start + _CHUNK])
+        )
+        for story_id, key in (await session.execute(stmt)).all():
+            found.setdefault(story_id, set()).add(key)
+    return found
+
+
+async def texts_of_stories(
+    session: AsyncSession, story_ids: Iterable[int], limit: int = 5
+) -> dict[int, tuple[str, list[str]]]:
+    """Each story's headline and the texts of its first `limit` articles (oldest first), by story id."""
+    ids = sorted(set(story_ids))
+    if not ids:
+        return {}
+    titles = dict((await session.execute(select(Story.id, Story.title).where(Story.id.in_(ids)))).all())
+    texts: dict[int, list[str]] = {story_id: [] for story_id in titles}
+    stmt = (
+        select(Article.story_id, Article.title, Article.text)
+        .where(Article.story_id.in_(ids))
+        .order_by(Article.story_id, Article.published_at, Article.id)
+    )
+    for story_id, title, text in (await session.execute(stmt)).all():
+        if story_id in texts and len(texts[story_id]) < limit:
+            texts[story_id].append(text or title)
+    return {story_id: (titles[story_id], texts[story_id]) for story_id in titles}
 
 
 async def story_topics(session: AsyncSession, story_id: int) -> set[str]:
@@ -173,19 +251,6 @@ async def entries_since_by_feed(session: AsyncSession, since: datetime) -> dict[
     """How many new entries each feed gave since a time."""
     stmt = select(Entry.feed_id, func.count()).where(Entry.created_at >= since).group_by(Entry.feed_id)
     return {feed_id: count for feed_id, count in (await session.execute(stmt)).all()}
-
-
-async def story_texts(session: AsyncSession, story_id: int, limit: int = 5) -> tuple[str, list[str]]:
-    """A story's headline and the texts of its first articles (oldest first)."""
-    stmt = (
-        select(Article.title, Article.text)
-        .where(Article.story_id == story_id)
-        .order_by(Article.published_at, Article.id)
-        .limit(limit)
-    )
-    rows = (await session.execute(stmt)).all()
-    story = await session.get(Story, story_id)
-    return (story.title if story else ""), [text or title for title, text in rows]
 
 
 async def active_topics(session: AsyncSession, since: datetime, limit: int = 5) -> list[str]:

@@ -105,13 +105,20 @@ def record_success(
     etag: str | None,
     last_modified: str | None,
     title: str | None = None,
+    warning: str | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Clear the error state after a successful (or not-modified) fetch and schedule the next one."""
+    """Clear the error state after a successful (or not-modified) fetch and schedule the next one.
+
+    A `warning` (a problem that still let items out: truncated or malformed XML, bad bytes) is kept as the
+    last error, with no failure counted, so admins see it in /feeds.
+    """
     now = now or utcnow()
     feed.status = ACTIVE
     feed.error_count = 0
-    feed.last_error = None
+    feed.last_error = warning[:500] if warning else None
+    if warning:
+        feed.last_error_at = now
     feed.last_success_at = now
     feed.last_checked_at = now
     feed.etag = etag or feed.etag

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tests.handlers.conftest import ADMIN, RunningBot
+import asyncio
+from pathlib import Path
+
+from storage.feeds import listed as listed_feeds
+from tests.feedgen import Item, rss, seed_article
+from tests.handlers.conftest import ADMIN, RunningBot, make_settings, start_bot, stop_bot
+from tests.support.botapi import BotApiServer
+from tests.support.feedserver import FeedServer
 
 
 async def test_admin_commands_refuse_others(bot: RunningBot) -> None:
@@ -22,3 +29,26 @@ async def test_stats_and_feeds_for_admins(bot: RunningBot) -> None:
     bot.server.user_sends("/feeds", user_id=ADMIN)
     feeds = (await bot.server.wait_for_sent(2, chat_id=ADMIN))[1]
     assert "FEEDS" in feeds.plain_text
+
+
+async def test_feeds_shows_each_feeds_health(tmp_path: Path) -> None:
+    """Status, last success, articles in 24 h and the last error; names, URLs and reasons are escaped."""
+    title, body = seed_article()
+    async with FeedServer() as feeds, BotApiServer(admin_ids=[ADMIN]) as server:
+        feeds.add("/good.xml", rss([Item("s", title, body)], title="صحيفة <الخليج> & الناس"))
+        listed = f"{feeds.url('/good.xml')}, {feeds.url('/missing.xml?a=1&b=2')}"
+        app = await start_bot(make_settings(server, tmp_path, feeds=listed))
+        try:
+            for _ in range(100):  # the poll job starts a second after start-up
+                async with app.bot_data.db() as session:
+                    if all(feed.last_checked_at for feed in await listed_feeds(session)):
+                        break
+                await asyncio.sleep(0.1)
+            server.user_sends("/feeds", user_id=ADMIN)
+            (reply,) = await server.wait_for_sent(1, chat_id=ADMIN)
+        finally:
+            await stop_bot(app)
+    text = reply.plain_text
+    assert "صحيفة <الخليج> & الناس [active]" in text and "new in 24h: 1" in text
+    assert "/missing.xml?a=1&b=2" in text and "last error: HTTP 404 (not found)" in text
+    assert "last success: never" in text

@@ -100,7 +100,7 @@ def test_rules_load_once_and_are_well_formed() -> None:
     assert rules is boilerplate_rules()
     names = [rule.name for rule in rules]
     assert len(names) == len(set(names))
-    assert {rule.kind for rule in rules} == {"drop", "list", "cut", "dateline"}
+    assert {rule.kind for rule in rules} == {"drop", "list", "cut", "dateline", "prefix"}
     assert all(rule.max_words > 0 for rule in rules)
 
 

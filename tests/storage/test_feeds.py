@@ -45,3 +45,19 @@ async def test_errors_back_off_pause_and_success_resumes(db) -> None:
 
 def test_backoff_is_capped_at_a_day() -> None:
     assert BACKOFF.next_delay(40) == timedelta(hours=24)
+
+
+async def test_a_warning_is_shown_without_counting_a_failure(db) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    async with db.begin() as session:
+        await feeds.sync_feeds(session, [("http://a/rss", None)])
+        (feed,) = await feeds.due(session)
+        feeds.record_error(feed, "timeout", backoff=BACKOFF, now=now)
+        later = now + timedelta(minutes=10)
+        feeds.record_success(
+            feed, interval=timedelta(minutes=5), etag=None, last_modified=None, warning="truncated document", now=later
+        )
+        assert (feed.status, feed.error_count, feed.last_error) == (feeds.ACTIVE, 0, "truncated document")
+        assert feed.last_error_at == feed.last_success_at == later
+        feeds.record_success(feed, interval=timedelta(minutes=5), etag=None, last_modified=None, now=later)
+        assert feed.last_error is None
