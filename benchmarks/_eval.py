@@ -89,6 +89,7 @@ class References:
     """Pre-tokenised references of one article, scored by mean F1 over the references."""
 
     def __init__(self, references: Sequence[str]) -> None:
+        self.raw = tuple(references)
         self.toks = [rouge_tokens(ref) for ref in references]
         self.grams = {n: [_ngrams(t, n) for t in self.toks] for n in (1, 2)}
 

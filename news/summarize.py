@@ -1,10 +1,12 @@
 """Extractive Arabic digests: one to three whole sentences of the source, never rewritten (pure).
 
-Each sentence gets a probability pᵢ of belonging to a human extract from a small logistic model over
-position, length, centrality, title/lead similarity and a few readability cues (weights fitted on
-the EASC dev ids: `benchmarks/summaries.py --fit`). The digest is the set of at most three sentences
-within the word budget that maximises Σ pᵢ·wᵢ, the expected number of its words that a human extract
-would also hold (wᵢ: words in sentence i), among sets without two near-repeated sentences.
+Each sentence gets a score from a small linear ranking model over position, centrality, similarity to
+the title and lead, how it continues into the next sentence, and a few readability cues (weights fitted
+on the EASC dev ids with pairwise logistic regression: `benchmarks/summaries.py --fit`). The score is
+exp(w·x) relative to the best sentence, a stand-in for the share of its words a human extract would also
+hold, so the digest is the set of at most three sentences within the word budget that maximises
+Σ scoreᵢ·wordsᵢ, among sets without two near-repeated sentences: the budget is filled with whole
+sentences, the more likely ones first.
 """
 
 from __future__ import annotations
@@ -42,14 +44,14 @@ _CONNECTIVES = tuple(
 )  # fmt: skip
 
 FEATURES = (
-    "bias", "pos_inv", "first", "rel", "para_inv", "para_first", "log_words", "long", "cos_doc", "cos_lead",
-    "title_overlap", "connective",
+    "pos_inv", "first", "second", "third", "log_index", "rel", "last", "para_inv", "cos_doc", "cos_lead",
+    "cos_next", "title_overlap", "content_ratio", "connective",
 )  # fmt: skip
-# Logistic weights, fitted on the EASC dev ids only (benchmarks/summaries.py --fit), rounded.
+# Pairwise ranking weights, fitted on the EASC dev ids only (benchmarks/summaries.py --fit), rounded.
 WEIGHTS = {
-    "bias": -1.139, "pos_inv": 0.403, "first": 0.37, "rel": -0.747, "para_inv": 0.389, "para_first": 0.142,
-    "log_words": 0.109, "long": -0.365, "cos_doc": 0.145, "cos_lead": 0.256, "title_overlap": -0.067,
-    "connective": -0.343,
+    "pos_inv": 0.421, "first": -0.032, "second": -1.303, "third": -0.045, "log_index": -1.621, "rel": -0.95,
+    "last": 1.507, "para_inv": 0.822, "cos_doc": 2.64, "cos_lead": 1.436, "cos_next": 0.512,
+    "title_overlap": -0.316, "content_ratio": 0.162, "connective": -0.763,
 }  # fmt: skip
 
 
@@ -130,25 +132,28 @@ def sentence_features(sentences: Sequence[Sentence], title: str) -> list[tuple[f
     title_tf = Counter(content_tokens(title))
     leads = {s.doc: s.tf + title_tf for s in sentences if s.index == 0}
     rows: list[tuple[float, ...]] = []
-    for s in sentences:
+    for k, s in enumerate(sentences):
         # cosine with the rest of the story, without building doc_tf - s.tf
         dot = sum(c * doc_tf[t] for t, c in s.tf.items())
         own2 = sum(c * c for c in s.tf.values())
         rest2 = doc_norm2 - 2 * dot + own2
         cos_doc = (dot - own2) / math.sqrt(own2 * rest2) if own2 and rest2 > 0 else 0.0
+        following = sentences[k + 1] if k + 1 < len(sentences) else None
         rows.append(
             (
-                1.0,  # bias
                 1.0 / (s.index + 1),  # pos_inv
                 float(s.index == 0),  # first
+                float(s.index == 1),  # second
+                float(s.index == 2),  # third
+                math.log(s.index + 1),  # log_index
                 s.index / max(s.n_in_doc - 1, 1),  # rel
+                float(s.index == s.n_in_doc - 1),  # last
                 1.0 / (s.paragraph + 1),  # para_inv
-                float(s.para_first),  # para_first
-                math.log(s.words + 1),  # log_words
-                float(s.words > 45),  # long
                 max(cos_doc, 0.0),  # cos_doc
                 1.0 if s.index == 0 else _cosine(s.tf, leads.get(s.doc, title_tf)),  # cos_lead
+                _cosine(s.tf, following.tf) if following is not None and following.doc == s.doc else 0.0,  # cos_next
                 len(s.types & title_tf.keys()) / len(title_tf) if title_tf else 0.0,  # title_overlap
+                len(s.types) / max(s.words, 1),  # content_ratio
                 float(s.connective),  # connective
             )
         )
@@ -156,13 +161,11 @@ def sentence_features(sentences: Sequence[Sentence], title: str) -> list[tuple[f
 
 
 def sentence_scores(sentences: Sequence[Sentence], title: str) -> list[float]:
-    """The probability that each sentence belongs in a digest (logistic model over `sentence_features`)."""
+    """Each sentence's score exp(w·x), relative to the best one (so in (0, 1], the best is 1)."""
     weights = tuple(WEIGHTS[name] for name in FEATURES)
-    scores = []
-    for row in sentence_features(sentences, title):
-        z = sum(map(mul, weights, row))
-        scores.append(1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0))))
-    return scores
+    z = [sum(map(mul, weights, row)) for row in sentence_features(sentences, title)]
+    top = max(z, default=0.0)
+    return [math.exp(max(v - top, -30.0)) for v in z]
 
 
 def _repeats(a: Sentence, b: Sentence) -> bool:
