@@ -44,6 +44,7 @@ from storage.subscribers import DAILY, HOURLY, Preferences
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = 16  # chats whose messages may be in flight at once: a crash leaves at most this many unknown
+CLAIM_AHEAD = 0.1  # seconds: claim only what the pacer lets leave this soon
 STRICT: dict[str, Any] = {"strict": True}  # rate_limit_args of pushes and edits: every flood limit applies
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 Bot = ExtBot[Any]
@@ -103,9 +104,10 @@ def retry_seconds(error: RetryAfter) -> float:
 class Pacer:
     """Keeps messages within Telegram's flood limits by sliding windows; no window ever holds more than its limit.
 
-    Overall: `global_per_second` in any 1-second window (never a burst on top: python-telegram-bot's AIORateLimiter
-    lets 30 through at once and then 30/s). Strict messages (pushes, edits) also keep to `per_chat_per_second` per
-    chat and `group_per_minute` per group or channel (negative chat ids); replies to commands only count there.
+    Overall: `global_per_second` in any 1-second window, spaced evenly (never a burst: python-telegram-bot's
+    AIORateLimiter lets 30 through at once and then 30/s). Strict messages (pushes, edits) also keep to
+    `per_chat_per_second` per chat and `group_per_minute` per group or channel (negative chat ids); replies to
+    commands only count there.
 
     A message holds its place in the windows from `start` (it leaves) until `done` (its answer came) and then
     counts at the answer's time. Telegram counted it somewhere in between, so however late a request reaches
@@ -123,6 +125,7 @@ class Pacer:
     _chat_flying: dict[int, int] = field(default_factory=dict)
     _group_done: dict[int, deque[float]] = field(default_factory=dict)
     _paused_until: float = 0.0
+    _last_start: float = float("-inf")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pacer:
@@ -144,7 +147,9 @@ class Pacer:
 
     def _global_wait(self, now: float) -> float:
         capacity = max(int(self.global_per_second), 1)
-        return self._window_wait(self._done, self._flying, capacity, capacity / self.global_per_second, now)
+        window = self._window_wait(self._done, self._flying, capacity, capacity / self.global_per_second, now)
+        spacing = self._last_start + 1.0 / self.global_per_second - now  # evenly spaced: no burst even with room
+        return max(spacing, window)
 
     def _chat_wait(self, chat_id: int, now: float) -> float:
         if self._chat_flying.get(chat_id):
@@ -158,6 +163,19 @@ class Pacer:
         done = self._group_done.setdefault(chat_id, deque())
         return self._window_wait(done, self._chat_flying.get(chat_id, 0), self.group_per_minute, 60.0, now)
 
+    def room(self, horizon: float) -> int:
+        """How many messages could leave within `horizon` seconds, as far as the global limit goes."""
+        now = self.clock()
+        if self._paused_until > now:
+            return 0
+        capacity = max(int(self.global_per_second), 1)
+        window = capacity / self.global_per_second
+        while self._done and self._done[0] <= now - window:
+            self._done.popleft()
+        first = max(self._last_start + 1.0 / self.global_per_second, now)
+        spaced = int((now + horizon - first) * self.global_per_second) + 1 if first <= now + horizon else 0
+        return max(min(capacity - len(self._done) - self._flying, spaced), 0)
+
     def delay(self, chat_id: int | None, *, strict: bool = True) -> float:
         """Seconds to wait before a message to this chat may leave; 0 when it may leave now."""
         now = self.clock()
@@ -169,6 +187,7 @@ class Pacer:
     def start(self, chat_id: int | None) -> None:
         """A message leaves now."""
         self._flying += 1
+        self._last_start = self.clock()
         if chat_id is not None:
             self._chat_flying[chat_id] = self._chat_flying.get(chat_id, 0) + 1
 
@@ -422,17 +441,30 @@ class Sender:
         return []
 
     async def _send_due(self, bot: Bot, deadline: float) -> int:
-        """Keep up to `workers` chats in flight until nothing is due or the deadline passes."""
+        """Keep up to `workers` chats in flight until nothing is due or the deadline passes.
+
+        Chats are claimed only as fast as the pacer lets messages leave (looking CLAIM_AHEAD seconds ahead), so a
+        claimed delivery is one about to leave: a crash loses what was on the wire, not a queue waiting for the
+        flood limits.
+        """
+        pacer = bot.rate_limiter.pacer if isinstance(bot.rate_limiter, PacedRateLimiter) else None
         running: dict[asyncio.Task[int], int] = {}
         sent = 0
         try:
             while True:
-                if time.monotonic() < deadline and len(running) < self.workers:
-                    for chat in await self._claim(self.workers - len(running), set(running.values())):
+                free = self.workers - len(running)
+                room = min(free, pacer.room(CLAIM_AHEAD)) if pacer is not None else free
+                claimed = []
+                if room > 0 and time.monotonic() < deadline:
+                    claimed = await self._claim(room, set(running.values()))
+                    for chat in claimed:
                         running[asyncio.create_task(self._send_chat(bot, chat))] = chat.chat_id
                 if not running:
-                    return sent
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    if (room > 0 and not claimed) or time.monotonic() >= deadline:
+                        return sent  # nothing due, or time is up
+                    await asyncio.sleep(CLAIM_AHEAD)  # the pacer is full (replies, a 429 pause)
+                    continue
+                done, _ = await asyncio.wait(running, timeout=CLAIM_AHEAD, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     running.pop(task)
                     sent += task.result()
