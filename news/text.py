@@ -34,8 +34,8 @@ def split_sentences(text: str) -> list[str]:
 
     A line break always ends a sentence. "." "!" "?" "؟" "۔" "…" "..." end one when followed by space or
     the end, except after initials/abbreviations ("د." "U.S."), before a digit (3.5) or inside a short
-    quotation («نعم!» قال). A "." glued between two Arabic letters ("نهاية.بداية") also ends one; a double
-    ".." does not ("دبي.. ارتفع المؤشر").
+    quotation («نعم!» قال). A "." glued before an Arabic letter, after a letter or a digit ("نهاية.بداية",
+    "عام 1959.أتم"), also ends one; a double ".." does not ("دبي.. ارتفع المؤشر").
     """
     sentences: list[str] = []
     for line in _LINE.finditer(text):
@@ -61,12 +61,8 @@ def _cuts(line: str, offset: int) -> list[int]:
         end = match.end()
         after = line[end : end + 1]
         if after and not after.isspace():
-            glued = (
-                match.group() == "."
-                and _LETTER.match(after)
-                and match.start() > 0
-                and _LETTER.match(line[match.start() - 1])
-            )
+            before = line[match.start() - 1] if match.start() > 0 else ""
+            glued = match.group() == "." and _LETTER.match(after) and (_LETTER.match(before) or before.isdigit())
             if not glued:
                 continue
         elif not after:

@@ -60,6 +60,11 @@ from news.text import content_tokens, is_stopword, split_sentences, stopwords, s
             "تكون الزعانف فردية أو زوجية.تختلف ألوانها. راجع example.com للمزيد.",
             ["تكون الزعانف فردية أو زوجية.", "تختلف ألوانها.", "راجع example.com للمزيد."],
         ),
+        # ... and so does one glued between a year and the next word; a decimal does not
+        (
+            "توفي في فيينا عام 1827.أتم دراسته في 3.5 سنوات.",
+            ["توفي في فيينا عام 1827.", "أتم دراسته في 3.5 سنوات."],
+        ),
         # runs of marks and ellipses; a double ".." is a pause
         ("انتظروا... المفاجأة قادمة!! حقا؟!", ["انتظروا...", "المفاجأة قادمة!!", "حقا؟!"]),
         (
