@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
+from storage import outbox, subscribers
+from storage.articles import Story
 from storage.feeds import listed as listed_feeds
 from tests.feedgen import Item, rss, seed_article
 from tests.handlers.conftest import ADMIN, RunningBot, make_settings, start_bot, stop_bot
@@ -52,3 +55,27 @@ async def test_feeds_shows_each_feeds_health(tmp_path: Path) -> None:
     assert "صحيفة <الخليج> & الناس [active]" in text and "new in 24h: 1" in text
     assert "/missing.xml?a=1&b=2" in text and "last error: HTTP 404 (not found)" in text
     assert "last success: never" in text
+
+
+async def test_stats_counts_deliveries_by_status(bot: RunningBot) -> None:
+    """Subscribers active and inactive, follows, stories today, and every delivery state."""
+    async with bot.app.bot_data.db.begin() as session:
+        for chat_id in range(1, 6):
+            await subscribers.touch(session, chat_id, chat_type="private", language="ar")
+            await subscribers.follow(session, chat_id, "iran")
+        await subscribers.deactivate(session, 5)
+        story = Story(title="خبر", digest="خلاصة", published_at=datetime.now(UTC))
+        session.add(story)
+        await session.flush()
+        await outbox.enqueue(session, story.id, range(1, 6))
+        await outbox.plan(session, [1, 2, 3], datetime.now(UTC))
+        claimed = {c.chat_id: c.ids for c in await outbox.claim_chats(session, 3)}
+        await outbox.mark_sent(session, claimed[1], 11)
+        await outbox.mark_failed(session, claimed[2], "400")
+        await outbox.mark_unknown(session, claimed[3], "lost")
+        await outbox.drop_chat(session, 5, "403")
+    bot.server.user_sends("/stats", user_id=ADMIN)
+    (stats,) = await bot.server.wait_for_sent(1, chat_id=ADMIN)
+    text = stats.plain_text
+    assert "subscribers: 4 active, 1 inactive" in text and "follows: 5" in text and "stories in 24h: 1" in text
+    assert "sent 1, pending 1, sending 0, failed 1, unknown 1, dropped 1" in text
