@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from news.extract import clean_text
 from news.models import Article, FeedItem
 from news.normalize import canonical_url, content_hash, normalize_arabic
 from news.summarize import summarize
-from news.topics import story_topic_keys
+from news.topics import KeywordIndex, story_topic_keys
 
 
 def item_key(item: FeedItem) -> str:
@@ -44,9 +45,18 @@ def without_headline(text: str, title: str) -> str:
 
 
 def build_article(
-    item: FeedItem, *, fetched_at: datetime, max_words: int = 60, full_text: str | None = None
+    item: FeedItem,
+    *,
+    fetched_at: datetime,
+    max_words: int = 60,
+    full_text: str | None = None,
+    keywords: Collection[str] | KeywordIndex | None = None,
 ) -> Article | None:
-    """A stored-ready article from a feed item, or None when it has neither title nor text."""
+    """A stored-ready article from a feed item, or None when it has neither title nor text.
+
+    `keywords` limits the "kw:" topic keys to these (the ones some chat follows; see news.topics); None
+    returns every prominent keyword.
+    """
     title = " ".join(item.title.split())
     text = without_headline(clean_text(best_text(item, full_text)), title)
     if not title and not text:
@@ -62,5 +72,5 @@ def build_article(
         published=published_at(item, fetched_at),
         content_hash=content_hash(text or title),
         digest=summarize(title, text, max_words=max_words) or title,
-        topic_keys=frozenset(story_topic_keys(title, text)),
+        topic_keys=frozenset(story_topic_keys(title, text, keywords=keywords)),
     )

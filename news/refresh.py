@@ -14,9 +14,12 @@ and the bot's handlers go on meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import heapq
+import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +36,7 @@ from news.normalize import canonical_url, content_hash
 from news.parse import parse_feed
 from news.process import best_text, build_article, item_key, published_at
 from news.summarize import summarize_many
+from news.topics import keyword_index
 from settings import Settings
 from storage import articles as article_store
 from storage import feeds as feed_store
@@ -45,7 +49,7 @@ STORY_WINDOW = timedelta(hours=72)
 FULLER = 2.0  # an item with this many times the stored text (and more than FULLER_MIN_CHARS) replaces it
 FULLER_MIN_CHARS = 400
 STORY_TEXTS = 5  # articles a grown story's digest is drawn from
-BUILD_CHUNK = 16  # items per call of the CPU-bound stages
+BUILD_CHUNK = 16  # items per call of the CPU-bound stages in a process pool
 
 T = TypeVar("T")
 
@@ -61,6 +65,7 @@ class FeedReport:
     queued: int = 0
     not_modified: bool = False
     error: str | None = None
+    processed: int = 0  # new items cleaned, summarised and tagged; the other new ones were linked to stored text
 
 
 @dataclass(frozen=True)
@@ -87,12 +92,19 @@ def build_all(
     fetched_at: datetime,
     max_words: int,
     source: str,
+    keywords: frozenset[str] = frozenset(),
 ) -> list[Built]:
-    """Clean, summarise, topic-match and fingerprint items (pure and CPU-bound: run it off the event loop)."""
+    """Clean, summarise, topic-match and fingerprint items (pure and CPU-bound: run it off the event loop).
+
+    Only the "kw:" topic keys in `keywords` (those some chat follows) are looked for.
+    """
+    index = keyword_index(keywords)
     built = []
     for item in items:
         key = item_key(item)
-        article = build_article(item, fetched_at=fetched_at, max_words=max_words, full_text=full_texts.get(key))
+        article = build_article(
+            item, fetched_at=fetched_at, max_words=max_words, full_text=full_texts.get(key), keywords=index
+        )
         if article is not None:
             sig = dedupe.fingerprint(article.title, article.text, source=source, published=article.published)
             built.append(Built(key, article, sig))
@@ -136,6 +148,53 @@ def is_fuller(item: FeedItem, stored: article_store.StoredArticle, full_text: st
     """Whether an item carries much more text than the stored copy of its article (a full feed after a lead)."""
     chars = len(best_text(item, full_text).strip())
     return chars >= FULLER_MIN_CHARS and chars >= FULLER * stored.chars
+
+
+def richness(items: Sequence[FeedItem], full_texts: dict[str, str | None]) -> float:
+    """Mean characters of text per item to process: how full a feed's new items are."""
+    if not items:
+        return 0.0
+    return sum(len(best_text(item, full_texts.get(item_key(item)))) for item in items) / len(items)
+
+
+@dataclass
+class Lane:
+    """A lock that, when several feeds wait, gives the next turn to the one with the highest priority."""
+
+    _busy: bool = False
+    _waiting: list[tuple[float, int, asyncio.Future[None]]] = field(default_factory=list)
+    _arrivals: itertools.count[int] = field(default_factory=itertools.count)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, priority: float) -> AsyncIterator[None]:
+        """Hold the lane; among waiters the highest priority goes first, then the earliest."""
+        if self._busy:
+            ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (-priority, next(self._arrivals), ticket)
+            heapq.heappush(self._waiting, entry)
+            try:
+                await ticket
+            except asyncio.CancelledError:
+                if ticket.done() and not ticket.cancelled():
+                    self._release()  # the turn was handed over just now: pass it on
+                else:
+                    self._waiting.remove(entry)
+                    heapq.heapify(self._waiting)
+                raise
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Hand the lane to the best waiter (it stays busy), or free it."""
+        while self._waiting:
+            *_, ticket = heapq.heappop(self._waiting)
+            if not ticket.done():
+                ticket.set_result(None)
+                return
+        self._busy = False
 
 
 @dataclass
@@ -189,12 +248,13 @@ class Refresher:
                 self._loaded = True
             async with self.sessionmaker() as session:
                 due = await (feed_store.listed(session) if force else feed_store.due(session))
+                keywords = frozenset(await subscribers.followed_keywords(session))
             semaphore = asyncio.Semaphore(self.settings.fetch_concurrency)
-            lane = asyncio.Lock()
+            lane = Lane()
 
             async def one(feed: feed_store.Feed) -> FeedReport:
                 async with semaphore:
-                    return await self._refresh_feed(feed, lane)
+                    return await self._refresh_feed(feed, lane, keywords)
 
             return list(await asyncio.gather(*(one(feed) for feed in due)))
 
@@ -204,10 +264,10 @@ class Refresher:
             return await asyncio.to_thread(func, *args)
         return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
 
-    async def _refresh_feed(self, feed: feed_store.Feed, lane: asyncio.Lock) -> FeedReport:
+    async def _refresh_feed(self, feed: feed_store.Feed, lane: Lane, keywords: frozenset[str]) -> FeedReport:
         """Fetch, parse and store one feed; failures become the feed row's error state."""
         try:
-            return await self._refresh_feed_unsafe(feed, lane)
+            return await self._refresh_feed_unsafe(feed, lane, keywords)
         except Exception as exc:  # a bug must not stop the other feeds
             log.exception("refreshing %s failed", feed.url)
             self.grouper, self._loaded = StoryGrouper(), False  # it may hold stories that were rolled back
@@ -215,7 +275,7 @@ class Refresher:
             await self._record_error(feed.id, reason)
             return FeedReport(feed.display_name, feed.url, error=reason)
 
-    async def _refresh_feed_unsafe(self, feed: feed_store.Feed, lane: asyncio.Lock) -> FeedReport:
+    async def _refresh_feed_unsafe(self, feed: feed_store.Feed, lane: Lane, keywords: frozenset[str]) -> FeedReport:
         settings = self.settings
         result = await fetch(
             self.client,
@@ -243,24 +303,30 @@ class Refresher:
         async with self.sessionmaker() as session:
             plan = await self._plan(session, feed.id, items, urls)
         full_texts = await self._full_texts(plan)  # network: outside the lane, so a slow page delays only its feed
-        async with lane:  # from here on one feed at a time, so each sees what the ones before it stored
+        # From here on one feed at a time, so each sees what the ones before it stored; the fullest texts first,
+        # so that of a lead feed and the full feed of the same site, the full one is processed and the lead linked.
+        async with lane.turn(richness(plan.process, full_texts)):
             async with self.sessionmaker() as session:
                 plan = await self._plan(session, feed.id, items, urls, full_texts)
-            built = await self._build(plan.process, full_texts, feed.display_name)
+            built = await self._build(plan.process, full_texts, feed.display_name, keywords)
             async with self.sessionmaker.begin() as session:
                 return await self._store(session, feed.id, plan, built, result, parsed)
 
     async def _build(
-        self, items: Sequence[FeedItem], full_texts: dict[str, str | None], source: str
+        self, items: Sequence[FeedItem], full_texts: dict[str, str | None], source: str, keywords: frozenset[str]
     ) -> list[Built]:
-        """`build_all` in chunks run side by side, so a process pool spreads one feed over its workers."""
+        """`build_all` off the event loop; with a process pool, in chunks spread over its workers.
+
+        A worker thread gets the whole feed at once: threads would only take turns holding the GIL.
+        """
         fetched_at = utcnow()
         max_words = self.settings.digest_max_words
+        chunk_size = BUILD_CHUNK if self.executor is not None else max(len(items), 1)
         calls = []
-        for start in range(0, len(items), BUILD_CHUNK):
-            chunk = items[start : start + BUILD_CHUNK]
+        for start in range(0, len(items), chunk_size):
+            chunk = items[start : start + chunk_size]
             pages = {key: full_texts[key] for key in map(item_key, chunk) if key in full_texts}
-            calls.append(self._offload(build_all, chunk, pages, fetched_at, max_words, source))
+            calls.append(self._offload(build_all, chunk, pages, fetched_at, max_words, source, keywords))
         return [b for result in await asyncio.gather(*calls) for b in result]
 
     async def _plan(
@@ -330,8 +396,6 @@ class Refresher:
         row = await session.get(feed_store.Feed, feed_id)
         assert row is not None
         stored_by_hash = await article_store.articles_by_hash(session, [b.article.content_hash for b in built])
-        keyword_keys = {key for b in built for key in b.article.topic_keys if key.startswith("kw:")}
-        followed = await subscribers.followed_among(session, keyword_keys)
         batch = _Batch()
         fetched_at = utcnow()
         for item, copy in plan.links:
@@ -343,7 +407,7 @@ class Refresher:
             if target is not None:  # the same text from another outlet, another URL or twice in this feed
                 batch.link(b.item_key, article.url, article.published, *target)
                 continue
-            keys = _kept_keys(article.topic_keys, followed)
+            keys = set(article.topic_keys)
             replaced = plan.upgrades.get(b.item_key)
             if replaced is not None:  # a fuller copy of a stored lead: it takes the lead's place
                 await article_store.replace_text(
@@ -379,6 +443,10 @@ class Refresher:
             self.grouper.story_ids[stored.content_hash] = stored.story_id
         session.add_all(stored for stored, _ in batch.new_articles)
         await session.flush()  # article ids
+        outlets = await article_store.story_sources(session, sorted(batch.touched))  # before this feed's entries
+        new_outlet = {
+            story for story in batch.touched if row.display_name not in {s.name for s in outlets.get(story, ())}
+        }
         session.add_all(
             article_store.Entry(
                 feed_id=feed_id,
@@ -391,7 +459,7 @@ class Refresher:
         )
         backfill = row.last_success_at is None  # a feed's first fetch fills history, it pushes nothing
         queued = await self._topics_and_pushes(session, batch.topics, backfill)
-        await self._stories_changed(session, batch.grown, batch.touched)
+        await self._stories_changed(session, batch.grown, new_outlet)
         feed_store.record_success(
             row,
             interval=timedelta(seconds=self.settings.poll_interval_seconds),
@@ -401,7 +469,12 @@ class Refresher:
             warning=parsed.warning,
         )
         return FeedReport(
-            row.display_name, row.url, new=len(batch.entries), stories=len(batch.new_stories), queued=queued
+            row.display_name,
+            row.url,
+            new=len(batch.entries),
+            stories=len(batch.new_stories),
+            queued=queued,
+            processed=len(built),
         )
 
     async def _topics_and_pushes(
@@ -430,22 +503,22 @@ class Refresher:
                 queued += await outbox.enqueue(session, story_id, chats)
         return queued
 
-    async def _stories_changed(self, session: AsyncSession, grown: dict[int, str | None], touched: set[int]) -> None:
-        """Stored stories that gained an article get a digest drawn from all of them; every touched one is flagged.
+    async def _stories_changed(self, session: AsyncSession, grown: dict[int, str | None], new_outlet: set[int]) -> None:
+        """Stored stories that gained an article or an outlet: a new digest when they gained an article (drawn
+        from all their articles), and their sent messages flagged for an edit.
 
         `grown` maps a story to the new digest of its article when that article's text was replaced.
         """
-        if not touched:
+        changed = set(grown) | new_outlet
+        if not changed:
             return
         await session.flush()
+        stories = await article_store.stories_by_id(session, changed)
         texts = await article_store.texts_of_stories(session, grown, limit=STORY_TEXTS)
         several = {story_id: value for story_id, value in texts.items() if len(value[1]) > 1}
         digests = await self._offload(story_digests, several, self.settings.digest_max_words) if several else {}
         now = utcnow()
-        for story_id in sorted(touched):
-            story = await session.get(article_store.Story, story_id)
-            if story is None:
-                continue
+        for story_id, story in sorted(stories.items()):
             story.digest = digests.get(story_id) or grown.get(story_id) or story.digest
             story.updated_at = now
             await outbox.story_changed(session, story_id)
@@ -476,11 +549,6 @@ class Refresher:
                 )
 
 
-def _kept_keys(keys: frozenset[str], followed: set[str]) -> set[str]:
-    """Entity keys are always kept; keyword keys (many per story) only when some chat follows them."""
-    return {key for key in keys if not key.startswith("kw:") or key in followed}
-
-
 def _entry_url(item: FeedItem) -> str | None:
     return canonical_url(item.url) if item.url else None
 
@@ -500,7 +568,7 @@ class _Batch:
     by_hash: dict[str, tuple[int | article_store.Article, int | article_store.Story]] = field(default_factory=dict)
     topics: dict[int | article_store.Story, set[str]] = field(default_factory=dict)
     grown: dict[int, str | None] = field(default_factory=dict)  # stored story → its replaced article's digest
-    touched: set[int] = field(default_factory=set)  # stored stories that gained an outlet or an article
+    touched: set[int] = field(default_factory=set)  # stored stories that gained an entry
 
     def link(
         self,

@@ -134,6 +134,16 @@ async def replace_text(session: AsyncSession, article_id: int, *, text: str, dig
     )
 
 
+async def stories_by_id(session: AsyncSession, story_ids: Iterable[int]) -> dict[int, Story]:
+    """The stories with these ids, by id."""
+    ids = sorted(set(story_ids))
+    found: dict[int, Story] = {}
+    for start in range(0, len(ids), _CHUNK):
+        stmt = select(Story).where(Story.id.in_(ids[start : start + _CHUNK]))
+        found.update((story.id, story) for story in (await session.scalars(stmt)).all())
+    return found
+
+
 async def topics_of(session: AsyncSession, story_ids: Iterable[int]) -> dict[int, set[str]]:
     """The topic keys of each of these stories (stories without topics are left out)."""
     ids = sorted(set(story_ids))

@@ -89,7 +89,9 @@ def test_the_same_text_with_other_spacing_or_tatweel_has_the_same_hash() -> None
 
 def test_okaz_share_prefix_is_removed() -> None:
     lead = "أعلنت أمانة محافظة جدة اليوم بدء أعمال صيانة الطرق الرئيسية في أحياء شمال المحافظة."
-    article = build_article(item(content=f"{OKAZ_SHARE} {lead}\n\nوأوضحت الأمانة أن الأعمال تستمر شهرين."), fetched_at=NOW)
+    article = build_article(
+        item(content=f"{OKAZ_SHARE} {lead}\n\nوأوضحت الأمانة أن الأعمال تستمر شهرين."), fetched_at=NOW
+    )
     assert article is not None
     assert article.text == f"{lead}\n\nوأوضحت الأمانة أن الأعمال تستمر شهرين."
     assert article.digest.startswith("أعلنت أمانة محافظة جدة")

@@ -6,6 +6,7 @@ backs off, the good one is stored as if nothing happened.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from news.fetch import USER_AGENT, make_client
-from news.refresh import FeedReport, Refresher
+from news.refresh import FeedReport, Lane, Refresher
 from settings import Settings
 from storage import articles as article_store
 from storage import feeds as feed_store
@@ -290,7 +291,7 @@ async def test_a_paused_feed_resumes_when_it_works(harness: Harness) -> None:
         assert await feed_store.due(session) == []  # not due until its back-off is over
         assert len(await feed_store.due(session, feed.next_check_at)) == 1  # ... but still retried
     route.status, route.body, route.headers = 200, GOOD, RSS_TYPE
-    report = (await harness.run("/flaky.xml", force=False, refresher=harness.refresher()))
+    report = await harness.run("/flaky.xml", force=False, refresher=harness.refresher())
     assert report == {}  # nothing is due yet
     report = await harness.run("/flaky.xml")
     assert report["/flaky.xml"].new == 2
@@ -391,7 +392,9 @@ async def test_the_seed_article_page_comes_out_clean(harness: Harness) -> None:
 
 async def test_the_same_article_in_two_feeds_is_stored_once_and_linked_to_both(both: Harness) -> None:
     title, body = seed_article()
-    both.server.add("/a.xml", rss([Item("a-1", title, body, link="https://news.example/iran?utm_source=rss")], title="أ"))
+    both.server.add(
+        "/a.xml", rss([Item("a-1", title, body, link="https://news.example/iran?utm_source=rss")], title="أ")
+    )
     both.server.add("/b.xml", rss([Item("b-77", title, body, link="https://news.example/iran#top")], title="ب"))
     reports = await both.run("/a.xml", "/b.xml")
     assert [reports["/a.xml"].new, reports["/b.xml"].new] == [1, 1]
@@ -417,8 +420,12 @@ async def test_a_lead_feed_first_then_the_full_feed_upgrades_the_text(both: Harn
     """A lead-only feed stores a teaser; the full feed of the same outlet replaces it, one article still."""
     title, body = seed_article()
     lead = " ".join(body.split()[:25]) + " …"
-    both.server.add("/lead.xml", rss([Item("https://news.example/seed", title, lead, link="https://news.example/seed")]))
-    both.server.add("/full.xml", rss([Item("https://news.example/seed", title, body, link="https://news.example/seed")]))
+    both.server.add(
+        "/lead.xml", rss([Item("https://news.example/seed", title, lead, link="https://news.example/seed")])
+    )
+    both.server.add(
+        "/full.xml", rss([Item("https://news.example/seed", title, body, link="https://news.example/seed")])
+    )
     harness_refresher = both.refresher(fetch_full_text=False)
     await both.run("/lead.xml", refresher=harness_refresher)
     (teaser,) = await both.articles()
@@ -437,8 +444,12 @@ async def test_a_lead_feed_first_then_the_full_feed_upgrades_the_text(both: Harn
 async def test_a_lead_after_the_full_feed_is_only_linked(both: Harness) -> None:
     title, body = seed_article()
     lead = " ".join(body.split()[:25]) + " …"
-    both.server.add("/full.xml", rss([Item("https://news.example/seed", title, body, link="https://news.example/seed")]))
-    both.server.add("/lead.xml", rss([Item("https://news.example/seed", title, lead, link="https://news.example/seed")]))
+    both.server.add(
+        "/full.xml", rss([Item("https://news.example/seed", title, body, link="https://news.example/seed")])
+    )
+    both.server.add(
+        "/lead.xml", rss([Item("https://news.example/seed", title, lead, link="https://news.example/seed")])
+    )
     refresher = both.refresher(fetch_full_text=False)
     await both.run("/full.xml", refresher=refresher)
     (full,) = await both.articles()
@@ -499,3 +510,71 @@ async def test_the_feeds_report_after_a_poll(harness: Harness) -> None:
         r"  last success: never; new in 24h: 0\n  last error: HTTP 404 \(not found\) \(\ds ago\)",
         gone,
     )
+
+
+# ---- the lane ----------------------------------------------------------------------------------------------
+
+
+async def test_the_lane_gives_the_next_turn_to_the_fullest_feed() -> None:
+    lane, order = Lane(), []
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with lane.turn(0):
+            await release.wait()
+
+    async def waiter(name: str, priority: float) -> None:
+        async with lane.turn(priority):
+            order.append(name)
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiters = [asyncio.create_task(waiter(n, p)) for n, p in (("lead", 120), ("full", 2400), ("mid", 800), ("m2", 800))]
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(first, *waiters)
+    assert order == ["full", "mid", "m2", "lead"]
+
+
+async def test_a_cancelled_waiter_does_not_block_the_lane() -> None:
+    lane, order = Lane(), []
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with lane.turn(0):
+            await release.wait()
+
+    async def waiter(name: str, priority: float) -> None:
+        async with lane.turn(priority):
+            order.append(name)
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    gone = asyncio.create_task(waiter("gone", 10))
+    kept = asyncio.create_task(waiter("kept", 1))
+    await asyncio.sleep(0)
+    gone.cancel()
+    release.set()
+    await asyncio.gather(first, kept)
+    assert order == ["kept"] and gone.cancelled()
+    async with lane.turn(0):  # free again
+        order.append("after")
+    assert order == ["kept", "after"]
+
+
+async def test_a_waiter_cancelled_just_as_its_turn_comes_passes_it_on() -> None:
+    lane, order = Lane(), []
+
+    async def waiter(name: str, priority: float) -> None:
+        async with lane.turn(priority):
+            order.append(name)
+
+    holding = lane.turn(0)
+    await holding.__aenter__()
+    gone = asyncio.create_task(waiter("gone", 10))
+    kept = asyncio.create_task(waiter("kept", 1))
+    await asyncio.sleep(0)
+    await holding.__aexit__(None, None, None)  # the turn goes to "gone" ...
+    gone.cancel()  # ... which is cancelled before it runs
+    await kept
+    assert order == ["kept"] and gone.cancelled()

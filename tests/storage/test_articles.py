@@ -37,7 +37,9 @@ async def _story(session, title: str, texts: list[tuple[str, str | None]]) -> ar
 async def test_lookups_by_hash_and_url_in_batches(db) -> None:
     async with db.begin() as session:
         story = await _story(
-            session, "a", [("نص أول", "https://a.example/1"), ("نص ثان أطول", "https://a.example/2"), ("بلا رابط", None)]
+            session,
+            "a",
+            [("نص أول", "https://a.example/1"), ("نص ثان أطول", "https://a.example/2"), ("بلا رابط", None)],
         )
     urls = [f"https://a.example/{n}" for n in range(1, 1200)]  # more than one IN (...) list
     async with db() as session:
