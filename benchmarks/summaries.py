@@ -137,23 +137,28 @@ def lexrank(article: Article, threshold: float = 0.1) -> list[int]:
     return _by_rank(article, _pagerank(weights))
 
 
-def oracle(article: Article) -> list[int]:
+def greedy_oracle(refs: References, texts: Sequence[str], lengths: Sequence[int]) -> list[int]:
     """Greedy extractive oracle: add the sentence that most raises mean ROUGE-2 F1, within the budget."""
-    toks = [rouge_tokens(s.text) for s in article.sentences]
+    toks = [rouge_tokens(text) for text in texts]
     chosen: list[int] = []
     best, used = 0.0, 0
     while True:
         pick = None
-        for i, s in enumerate(article.sentences):
-            if i in chosen or used + s.words > BUDGET:
+        for i, length in enumerate(lengths):
+            if i in chosen or used + length > BUDGET:
                 continue
-            score = article.refs.rouge_n([w for j in sorted([*chosen, i]) for w in toks[j]], 2)
+            score = refs.rouge_n([w for j in sorted([*chosen, i]) for w in toks[j]], 2)
             if score > best:
                 best, pick = score, i
         if pick is None:
             return sorted(chosen)
         chosen.append(pick)
-        used += article.sentences[pick].words
+        used += lengths[pick]
+
+
+def oracle(article: Article) -> list[int]:
+    """The greedy oracle over our sentences, counted in words."""
+    return greedy_oracle(article.refs, [s.text for s in article.sentences], [s.words for s in article.sentences])
 
 
 Summary = Callable[[Article], str]
@@ -216,21 +221,8 @@ def anchor_lead(article: Article) -> str:
 def anchor_oracle(article: Article) -> str:
     """The greedy R-2 oracle over the anchor sentence units."""
     units = anchor_units(article.text)
-    toks = [rouge_tokens(text) for text, _ in units]
-    chosen: list[int] = []
-    best, used = 0.0, 0
-    while True:
-        pick = None
-        for i, (_, length) in enumerate(units):
-            if i in chosen or used + length > BUDGET:
-                continue
-            value = article.refs.rouge_n([w for j in sorted([*chosen, i]) for w in toks[j]], 2)
-            if value > best:
-                best, pick = value, i
-        if pick is None:
-            return " ".join(units[i][0] for i in sorted(chosen))
-        chosen.append(pick)
-        used += units[pick][1]
+    chosen = greedy_oracle(article.refs, [text for text, _ in units], [length for _, length in units])
+    return " ".join(units[i][0] for i in chosen)
 
 
 def human_agreement(articles: Sequence[Article]) -> tuple[float, float]:
