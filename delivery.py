@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 import warnings
@@ -125,7 +126,7 @@ class Pacer:
     _chat_flying: dict[int, int] = field(default_factory=dict)
     _group_done: dict[int, deque[float]] = field(default_factory=dict)
     _paused_until: float = 0.0
-    _last_start: float = float("-inf")
+    _next_start: float = float("-inf")  # evenly spaced starts: no burst even when the window has room
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pacer:
@@ -148,8 +149,7 @@ class Pacer:
     def _global_wait(self, now: float) -> float:
         capacity = max(int(self.global_per_second), 1)
         window = self._window_wait(self._done, self._flying, capacity, capacity / self.global_per_second, now)
-        spacing = self._last_start + 1.0 / self.global_per_second - now  # evenly spaced: no burst even with room
-        return max(spacing, window)
+        return max(self._next_start - now, window)
 
     def _chat_wait(self, chat_id: int, now: float) -> float:
         if self._chat_flying.get(chat_id):
@@ -166,15 +166,16 @@ class Pacer:
     def room(self, horizon: float) -> int:
         """How many messages could leave within `horizon` seconds, as far as the global limit goes."""
         now = self.clock()
-        if self._paused_until > now:
+        if self._paused_until > now + horizon:
             return 0
         capacity = max(int(self.global_per_second), 1)
         window = capacity / self.global_per_second
         while self._done and self._done[0] <= now - window:
             self._done.popleft()
-        first = max(self._last_start + 1.0 / self.global_per_second, now)
+        still_counted = len(self._done) - bisect.bisect_right(self._done, now + horizon - window)
+        first = max(self._next_start, self._paused_until, now)
         spaced = int((now + horizon - first) * self.global_per_second) + 1 if first <= now + horizon else 0
-        return max(min(capacity - len(self._done) - self._flying, spaced), 0)
+        return max(min(capacity - still_counted - self._flying, spaced), 0)
 
     def delay(self, chat_id: int | None, *, strict: bool = True) -> float:
         """Seconds to wait before a message to this chat may leave; 0 when it may leave now."""
@@ -187,7 +188,10 @@ class Pacer:
     def start(self, chat_id: int | None) -> None:
         """A message leaves now."""
         self._flying += 1
-        self._last_start = self.clock()
+        interval = 1.0 / self.global_per_second
+        # The next slot follows this one's slot, not the moment it really left, so late wake-ups do not add up;
+        # after a pause it may come one interval early at most (never a burst).
+        self._next_start = max(self._next_start, self.clock() - interval) + interval
         if chat_id is not None:
             self._chat_flying[chat_id] = self._chat_flying.get(chat_id, 0) + 1
 
@@ -462,9 +466,9 @@ class Sender:
                 if not running:
                     if (room > 0 and not claimed) or time.monotonic() >= deadline:
                         return sent  # nothing due, or time is up
-                    await asyncio.sleep(CLAIM_AHEAD)  # the pacer is full (replies, a 429 pause)
+                    await asyncio.sleep(CLAIM_AHEAD / 2)  # the pacer is full (replies, a 429 pause)
                     continue
-                done, _ = await asyncio.wait(running, timeout=CLAIM_AHEAD, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(running, timeout=CLAIM_AHEAD / 2, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     running.pop(task)
                     sent += task.result()
