@@ -416,20 +416,22 @@ async def test_the_same_text_at_different_urls_is_stored_once(both: Harness) -> 
     assert await both.count(article_store.Entry) == 2
 
 
-async def test_a_lead_feed_first_then_the_full_feed_upgrades_the_text(both: Harness) -> None:
-    """A lead-only feed stores a teaser; the full feed of the same outlet replaces it, one article still."""
+def _lead_and_full_feeds(harness: Harness) -> Refresher:
+    """Serve the seed article as /lead.xml (its first 25 words) and /full.xml; a Refresher without page fetches."""
     title, body = seed_article()
     lead = " ".join(body.split()[:25]) + " …"
-    both.server.add(
-        "/lead.xml", rss([Item("https://news.example/seed", title, lead, link="https://news.example/seed")])
-    )
-    both.server.add(
-        "/full.xml", rss([Item("https://news.example/seed", title, body, link="https://news.example/seed")])
-    )
-    harness_refresher = both.refresher(fetch_full_text=False)
-    await both.run("/lead.xml", refresher=harness_refresher)
+    for path, text in (("/lead.xml", lead), ("/full.xml", body)):
+        url = "https://news.example/seed"
+        harness.server.add(path, rss([Item(url, title, text, link=url)]))
+    return harness.refresher(fetch_full_text=False)
+
+
+async def test_a_lead_feed_first_then_the_full_feed_upgrades_the_text(both: Harness) -> None:
+    """A lead-only feed stores a teaser; the full feed of the same outlet replaces it, one article still."""
+    refresher = _lead_and_full_feeds(both)
+    await both.run("/lead.xml", refresher=refresher)
     (teaser,) = await both.articles()
-    reports = await both.run("/lead.xml", "/full.xml", refresher=harness_refresher)
+    reports = await both.run("/lead.xml", "/full.xml", refresher=refresher)
     assert reports["/full.xml"].new == 1 and reports["/full.xml"].stories == 0
     (article,) = await both.articles()
     assert article.id == teaser.id and len(article.text) > 4 * len(teaser.text)
@@ -442,15 +444,7 @@ async def test_a_lead_feed_first_then_the_full_feed_upgrades_the_text(both: Harn
 
 
 async def test_a_lead_after_the_full_feed_is_only_linked(both: Harness) -> None:
-    title, body = seed_article()
-    lead = " ".join(body.split()[:25]) + " …"
-    both.server.add(
-        "/full.xml", rss([Item("https://news.example/seed", title, body, link="https://news.example/seed")])
-    )
-    both.server.add(
-        "/lead.xml", rss([Item("https://news.example/seed", title, lead, link="https://news.example/seed")])
-    )
-    refresher = both.refresher(fetch_full_text=False)
+    refresher = _lead_and_full_feeds(both)
     await both.run("/full.xml", refresher=refresher)
     (full,) = await both.articles()
     await both.run("/full.xml", "/lead.xml", refresher=refresher)
@@ -515,66 +509,39 @@ async def test_the_feeds_report_after_a_poll(harness: Harness) -> None:
 # ---- the lane ----------------------------------------------------------------------------------------------
 
 
+async def _turn(lane: Lane, order: list[str], name: str, priority: float) -> None:
+    async with lane.turn(priority):
+        order.append(name)
+
+
 async def test_the_lane_gives_the_next_turn_to_the_fullest_feed() -> None:
     lane, order = Lane(), []
-    release = asyncio.Event()
-
-    async def holder() -> None:
-        async with lane.turn(0):
-            await release.wait()
-
-    async def waiter(name: str, priority: float) -> None:
-        async with lane.turn(priority):
-            order.append(name)
-
-    first = asyncio.create_task(holder())
+    holding = lane.turn(0)
+    await holding.__aenter__()
+    waiting = [("lead", 120), ("full", 2400), ("mid", 800), ("m2", 800)]
+    tasks = [asyncio.create_task(_turn(lane, order, name, priority)) for name, priority in waiting]
     await asyncio.sleep(0)
-    waiters = [asyncio.create_task(waiter(n, p)) for n, p in (("lead", 120), ("full", 2400), ("mid", 800), ("m2", 800))]
-    await asyncio.sleep(0)
-    release.set()
-    await asyncio.gather(first, *waiters)
+    await holding.__aexit__(None, None, None)
+    await asyncio.gather(*tasks)
     assert order == ["full", "mid", "m2", "lead"]
 
 
-async def test_a_cancelled_waiter_does_not_block_the_lane() -> None:
+@pytest.mark.parametrize("when", ["while-waiting", "as-its-turn-comes"])
+async def test_a_cancelled_waiter_does_not_block_the_lane(when: str) -> None:
     lane, order = Lane(), []
-    release = asyncio.Event()
-
-    async def holder() -> None:
-        async with lane.turn(0):
-            await release.wait()
-
-    async def waiter(name: str, priority: float) -> None:
-        async with lane.turn(priority):
-            order.append(name)
-
-    first = asyncio.create_task(holder())
-    await asyncio.sleep(0)
-    gone = asyncio.create_task(waiter("gone", 10))
-    kept = asyncio.create_task(waiter("kept", 1))
-    await asyncio.sleep(0)
-    gone.cancel()
-    release.set()
-    await asyncio.gather(first, kept)
-    assert order == ["kept"] and gone.cancelled()
-    async with lane.turn(0):  # free again
-        order.append("after")
-    assert order == ["kept", "after"]
-
-
-async def test_a_waiter_cancelled_just_as_its_turn_comes_passes_it_on() -> None:
-    lane, order = Lane(), []
-
-    async def waiter(name: str, priority: float) -> None:
-        async with lane.turn(priority):
-            order.append(name)
-
     holding = lane.turn(0)
     await holding.__aenter__()
-    gone = asyncio.create_task(waiter("gone", 10))
-    kept = asyncio.create_task(waiter("kept", 1))
+    gone = asyncio.create_task(_turn(lane, order, "gone", 10))
+    kept = asyncio.create_task(_turn(lane, order, "kept", 1))
     await asyncio.sleep(0)
-    await holding.__aexit__(None, None, None)  # the turn goes to "gone" ...
-    gone.cancel()  # ... which is cancelled before it runs
+    if when == "while-waiting":
+        gone.cancel()
+        await asyncio.sleep(0)
+        await holding.__aexit__(None, None, None)
+    else:
+        await holding.__aexit__(None, None, None)  # the turn goes to "gone" ...
+        gone.cancel()  # ... which is cancelled before it runs, and passes it on
     await kept
     assert order == ["kept"] and gone.cancelled()
+    await _turn(lane, order, "after", 0)  # free again
+    assert order == ["kept", "after"]
