@@ -308,7 +308,8 @@ class Refresher:
         async with lane.turn(richness(plan.process, full_texts)):
             async with self.sessionmaker() as session:
                 plan = await self._plan(session, feed.id, items, urls, full_texts)
-            built = await self._build(plan.process, full_texts, feed.display_name, keywords)
+            source = feed.name or parsed.title or feed.display_name  # the outlet, for story grouping
+            built = await self._build(plan.process, full_texts, source, keywords)
             async with self.sessionmaker.begin() as session:
                 return await self._store(session, feed.id, plan, built, result, parsed)
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import multiprocessing
 import re
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -545,3 +547,22 @@ async def test_a_cancelled_waiter_does_not_block_the_lane(when: str) -> None:
     assert order == ["kept"] and gone.cancelled()
     await _turn(lane, order, "after", 0)  # free again
     assert order == ["kept", "after"]
+
+
+async def test_cpu_stages_can_run_in_worker_processes(harness: Harness) -> None:
+    """Everything handed to the executor pickles: parse, page extraction, processing, digests of grown stories."""
+    title, body = seed_article()
+    harness.server.add("/article/1", (PAGES / "gulf-desalination.html").read_bytes())
+    harness.server.add("/teasers.xml", _teaser_feed(harness.server.url("/article/1")), headers=RSS_TYPE)
+    harness.server.add("/a.xml", rss([Item("s", title, body, link="https://news.example/seed")], title="أ"))
+    other = "وصل لافروف إلى طهران في زيارة رسمية تستمر يومين.\n\n" + body  # another outlet, one more paragraph
+    harness.server.add("/b.xml", rss([Item("s2", title, other, link="https://b.example/s")]))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        refresher = Refresher(harness.settings, harness.db, harness.client, executor=pool)
+        reports = await harness.run("/teasers.xml", "/a.xml", refresher=refresher)
+        reports |= await harness.run("/teasers.xml", "/a.xml", "/b.xml", refresher=refresher)
+    assert [reports[p].error for p in ("/teasers.xml", "/a.xml", "/b.xml")] == [None, None, None], reports
+    articles = await harness.articles()
+    assert len(articles) == 3 and len({a.story_id for a in articles}) == 2  # b's longer copy joins a's story
+    assert any("وشهد الحفل" in a.text for a in articles)  # the teaser's page was fetched and extracted
