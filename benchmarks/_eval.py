@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -40,6 +41,44 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 def dev_ids(folder: Path) -> frozenset[str]:
     """The EASC ids one may tune on; every other id is held out."""
     return frozenset(json.loads((folder / "dev-ids.json").read_text(encoding="utf-8"))["dev"])
+
+
+# ---- fitting small models (pure Python: a dozen features, thousands of rows) -----------------------------
+
+
+def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
+    """Solve a small dense linear system (Gaussian elimination with partial pivoting)."""
+    n = len(vector)
+    rows = [[*matrix[i], vector[i]] for i in range(n)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(rows[r][col]))
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        for r in range(n):
+            if r != col and rows[r][col]:
+                factor = rows[r][col] / rows[col][col]
+                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[col], strict=True)]
+    return [rows[i][n] / rows[i][i] for i in range(n)]
+
+
+def logistic_newton(xs: Sequence[Sequence[float]], ys: Sequence[float], l2: float, rounds: int = 25) -> list[float]:
+    """L2-regularised logistic regression (labels in [0, 1]; add a constant column for an intercept), Newton steps."""
+    d = len(xs[0])
+    w = [0.0] * d
+    for _ in range(rounds):
+        grad = [l2 * wk for wk in w]
+        hess = [[l2 * (i == j) for j in range(d)] for i in range(d)]
+        for x, y in zip(xs, ys, strict=True):
+            z = sum(wk * xk for wk, xk in zip(w, x, strict=True))
+            p = 1 / (1 + math.exp(-max(min(z, 30.0), -30.0)))
+            for i in range(d):
+                grad[i] += (p - y) * x[i]
+                for j in range(d):
+                    hess[i][j] += p * (1 - p) * x[i] * x[j]
+        step = _solve(hess, grad)
+        w = [wk - sk for wk, sk in zip(w, step, strict=True)]
+        if max(map(abs, step)) < 1e-7:
+            break
+    return w
 
 
 # ---- an Arabic-aware ROUGE (rouge_score's default tokeniser drops Arabic letters) -----------------------

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._eval import References, dev_ids, read_jsonl, require_eval_dir, rouge_tokens
+from benchmarks._eval import References, dev_ids, logistic_newton, read_jsonl, require_eval_dir, rouge_tokens
 from news import summarize as summ
 from news.extract import clean_text
 from news.summarize import Sentence, sentences_of, summarize
@@ -285,40 +285,6 @@ def reference_share(article: Article, sentence: Sentence) -> float:
     return statistics.fmean(len(grams & set(itertools.pairwise(ref))) / len(grams) for ref in article.refs.toks)
 
 
-def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
-    """Solve a small dense linear system (Gaussian elimination with partial pivoting)."""
-    n = len(vector)
-    rows = [[*matrix[i], vector[i]] for i in range(n)]
-    for col in range(n):
-        pivot = max(range(col, n), key=lambda r: abs(rows[r][col]))
-        rows[col], rows[pivot] = rows[pivot], rows[col]
-        for r in range(n):
-            if r != col and rows[r][col]:
-                factor = rows[r][col] / rows[col][col]
-                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[col], strict=True)]
-    return [rows[i][n] / rows[i][i] for i in range(n)]
-
-
-def _logistic_newton(xs: list[list[float]], l2: float, rounds: int = 25) -> list[float]:
-    """L2-regularised logistic regression without intercept, all labels 1 (pairwise differences), by Newton steps."""
-    d = len(xs[0])
-    w = [0.0] * d
-    for _ in range(rounds):
-        grad = [l2 * wk for wk in w]
-        hess = [[l2 * (i == j) for j in range(d)] for i in range(d)]
-        for x in xs:
-            p = 1 / (1 + math.exp(-max(min(sum(map(float.__mul__, w, x)), 30.0), -30.0)))
-            for i in range(d):
-                grad[i] += (p - 1) * x[i]
-                for j in range(d):
-                    hess[i][j] += p * (1 - p) * x[i] * x[j]
-        step = _solve(hess, grad)
-        w = [wk - sk for wk, sk in zip(w, step, strict=True)]
-        if max(map(abs, step)) < 1e-7:
-            break
-    return w
-
-
 def fit(
     articles: Sequence[Article], margin: float = 0.2, l2: float = 10.0, temperature: float = 0.5
 ) -> dict[str, float]:
@@ -334,7 +300,7 @@ def fit(
         for i, j in itertools.permutations(range(len(rows)), 2):
             if labels[i] > labels[j] + margin:
                 diffs.append([a - b for a, b in zip(rows[i], rows[j], strict=True)])
-    w = _logistic_newton(diffs, l2)
+    w = logistic_newton(diffs, [1.0] * len(diffs), l2)  # all pairs point the same way: no intercept
     return {name: round(wk / temperature, 3) for name, wk in zip(summ.FEATURES, w, strict=True)}
 
 

@@ -49,9 +49,9 @@ FEATURES = (
 )  # fmt: skip
 # Pairwise ranking weights, fitted on the EASC dev ids only (benchmarks/summaries.py --fit), rounded.
 WEIGHTS = {
-    "pos_inv": 0.421, "first": -0.032, "second": -1.303, "third": -0.045, "log_index": -1.621, "rel": -0.95,
-    "last": 1.507, "para_inv": 0.822, "cos_doc": 2.64, "cos_lead": 1.436, "cos_next": 0.512,
-    "title_overlap": -0.316, "content_ratio": 0.162, "connective": -0.763,
+    "pos_inv": 0.372, "first": -0.035, "second": -1.31, "third": -0.002, "log_index": -1.66, "rel": -0.899,
+    "last": 1.501, "para_inv": 0.791, "cos_doc": 2.645, "cos_lead": 1.453, "cos_next": 0.573,
+    "title_overlap": -0.32, "content_ratio": 0.233, "connective": -0.749,
 }  # fmt: skip
 
 
