@@ -165,7 +165,8 @@ async def on_button(update: Update, context: Context) -> None:
         await query.answer(t("button_stale", lang))
         return
     await query.answer(t("settings_saved", lang) if changed is not None else None)
-    await _redraw(query.message, changed or preferences, lang, value if what == "v" else "main", context)
+    shown = changed if changed is not None else preferences
+    await _redraw(query.message, shown, lang, value if what == "v" else "main", context)
 
 
 async def _redraw(message: object, preferences: Preferences, lang: str, view: str, context: Context) -> None:

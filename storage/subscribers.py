@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, delete, func, select, update
@@ -29,6 +29,9 @@ class Preferences:
     thread_id: int | None = None  # forum supergroups: the topic thread pushes go to
 
 
+PREFERENCES = tuple(field.name for field in fields(Preferences))  # each is a Subscriber column of the same name
+
+
 class Subscriber(Base):
     """A chat (private, group or channel) that talks to the bot."""
 
@@ -50,14 +53,7 @@ class Subscriber(Base):
     @property
     def preferences(self) -> Preferences:
         """The chat's delivery preferences."""
-        return Preferences(
-            mode=self.mode,
-            timezone=self.timezone,
-            digest_hour=self.digest_hour,
-            quiet_start=self.quiet_start,
-            quiet_end=self.quiet_end,
-            thread_id=self.thread_id,
-        )
+        return Preferences(**{name: getattr(self, name) for name in PREFERENCES})
 
 
 class Follow(Base):
@@ -164,15 +160,7 @@ async def save_preferences(session: AsyncSession, chat_id: int, preferences: Pre
     await session.execute(
         update(Subscriber)
         .where(Subscriber.chat_id == chat_id)
-        .values(
-            mode=preferences.mode,
-            timezone=preferences.timezone,
-            digest_hour=preferences.digest_hour,
-            quiet_start=preferences.quiet_start,
-            quiet_end=preferences.quiet_end,
-            thread_id=preferences.thread_id,
-            updated_at=utcnow(),
-        )
+        .values(**asdict(preferences), updated_at=utcnow())
     )
 
 
