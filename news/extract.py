@@ -188,9 +188,11 @@ class _Paragraph:
 def _paragraph(text: str) -> _Paragraph:
     """A paragraph with its matching key, word 3-grams, content words and numbers."""
     toks = tuple(tokens(text))
-    grams = frozenset(toks[i : i + _SHINGLE] for i in range(len(toks) - _SHINGLE + 1))
-    content = frozenset(tok for tok in toks if len(tok) > 1 and not tok.isdigit() and not is_stopword(tok))
-    return _Paragraph(text, toks, grams, content, frozenset(tok for tok in toks if tok.isdigit()))
+    grams = frozenset(zip(*(toks[k:] for k in range(_SHINGLE)), strict=False))
+    distinct = set(toks)
+    numbers = frozenset(tok for tok in distinct if tok.isdigit())
+    content = frozenset(tok for tok in distinct - numbers if len(tok) > 1 and not is_stopword(tok))
+    return _Paragraph(text, toks, grams, content, numbers)
 
 
 def _inside(small: _Paragraph, big: _Paragraph) -> bool:
