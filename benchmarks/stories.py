@@ -9,7 +9,9 @@ StoryIndex figures, what the bot uses; baseline_f1 is the best plain baseline)
 
 from __future__ import annotations
 
+import argparse
 import json
+import random
 import sys
 import time
 from collections import defaultdict
@@ -21,8 +23,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._eval import logistic_newton
 from benchmarks._evaldir import eval_dir
-from news.dedupe import StoryIndex, content_tokens, fingerprint, group_stories
+from news import dedupe
+from news.dedupe import StoryIndex, content_tokens, fingerprint, group_stories, idf_table, pair_features
 from news.normalize import words
 
 SHINGLE_THRESHOLD = 0.12  # the issue's best plain shingle baseline
@@ -212,13 +216,66 @@ def row(name: str, groups: Mapping[str, str], pairs: Sequence[Pair], seconds: fl
     )
 
 
+# ---- cross-validating the pair model (dev pairs only) ---------------------------------------------------
+
+
+def pair_folds(pairs: Sequence[Pair], folds: int = 5, seed: int = 20150809) -> list[int]:
+    """A fold for each pair; whole connected components of the pair graph go to one fold."""
+    ids = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    component = single_link(ids, [(p.a, p.b) for p in pairs])
+    roots = sorted(set(component.values()))
+    random.Random(seed).shuffle(roots)
+    fold_of = {root: k % folds for k, root in enumerate(roots)}
+    return [fold_of[component[p.a]] for p in pairs]
+
+
+def fit_pair_model(
+    articles: Sequence[Article], pairs: Sequence[Pair], l2: float = 1.0
+) -> tuple[tuple[float, ...], float]:
+    """(weights, bias) of the logistic pair model on non-borderline pairs, IDF from all articles."""
+    sigs = {a.id: fingerprint(a.title, a.text, source=a.source, published=a.date) for a in articles}
+    idf = idf_table(sigs.values())
+    kept = [p for p in pairs if not p.borderline]
+    xs = [[*pair_features(sigs[p.a], sigs[p.b], idf).values(), 1.0] for p in kept]
+    w = logistic_newton(xs, [float(p.same) for p in kept], l2)
+    return tuple(round(v, 3) for v in w[:-1]), round(w[-1], 3)
+
+
+def cross_validate(articles: Sequence[Article], pairs: Sequence[Pair]) -> dict[str, Score]:
+    """Online and batch scores of pair models refitted without each fold, read on that fold's pairs only."""
+    saved = dedupe._WEIGHTS, dedupe._BIAS
+    fold = pair_folds(pairs)
+    counts = {"online": [0, 0, 0], "batch": [0, 0, 0]}
+    try:
+        for k in sorted(set(fold)):
+            train = [p for p, f in zip(pairs, fold, strict=True) if f != k]
+            held = [p for p, f in zip(pairs, fold, strict=True) if f == k]
+            dedupe._WEIGHTS, dedupe._BIAS = fit_pair_model(articles, train)
+            for name, groups in (("online", ours_online(articles)), ("batch", ours(articles))):
+                result = score(groups, held)
+                counts[name] = [a + b for a, b in zip(counts[name], (result.tp, result.fp, result.fn), strict=True)]
+    finally:
+        dedupe._WEIGHTS, dedupe._BIAS = saved
+    return {name: Score(*c) for name, c in counts.items()}
+
+
 def main() -> None:
-    """Print the table and the JSON line."""
+    """Print the table and the JSON line (or, with --cv, cross-validated figures of a refitted pair model)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cv", action="store_true", help="cross-validate the pair model on the dev pairs")
+    args = parser.parse_args()
     folder = eval_dir()
     if folder is None or not (folder / "stories-dev.jsonl").is_file():
         print("No story evaluation data (set KHULASA_EVAL_DIR to the shared/eval folder); nothing to do.")
         return
     articles, pairs = load(folder)
+    if args.cv:
+        for name, result in cross_validate(articles, pairs).items():
+            print(f"5-fold CV over pair-graph components, {name}: P {100 * result.precision:.1f} "
+                  f"R {100 * result.recall:.1f} F1 {100 * result.f1:.1f}")  # fmt: skip
+        weights, bias = fit_pair_model(articles, pairs)
+        print(f"refitted on all dev pairs: _WEIGHTS = {weights}, _BIAS = {bias}")
+        return
     n = len(articles)
     kept = [p for p in pairs if not p.borderline]
     print(
