@@ -163,6 +163,11 @@ class Pacer:
         done = self._group_done.setdefault(chat_id, deque())
         return self._window_wait(done, self._chat_flying.get(chat_id, 0), self.group_per_minute, 60.0, now)
 
+    @property
+    def flying(self) -> int:
+        """Messages on the wire now."""
+        return self._flying
+
     def room(self, horizon: float) -> int:
         """How many messages could leave within `horizon` seconds, as far as the global limit goes."""
         now = self.clock()
@@ -456,8 +461,9 @@ class Sender:
         sent = 0
         try:
             while True:
-                free = self.workers - len(running)
-                room = min(free, pacer.room(CLAIM_AHEAD)) if pacer is not None else free
+                room = self.workers - len(running)
+                if pacer is not None:  # what the pacer lets leave soon, less the chats already waiting for it
+                    room = min(room, pacer.room(CLAIM_AHEAD) - max(len(running) - pacer.flying, 0))
                 claimed = []
                 if room > 0 and time.monotonic() < deadline:
                     claimed = await self._claim(room, set(running.values()))
