@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from news import dedupe
@@ -205,16 +206,34 @@ class StoryGrouper:
     story_ids: dict[str, int] = field(default_factory=dict)
 
     def assign(self, doc_id: str, sig: dedupe.DocSig) -> tuple[str, int | None]:
-        """The story key for an article, and the stored story id when it joins an existing story."""
-        key = self.index.add(doc_id, sig)
-        return key, self.story_ids.get(key)
+        """The story key for an article, and the stored story id when it joins an existing story.
 
-    def load(self, signatures: Iterable[tuple[str, int, dedupe.DocSig]]) -> None:
-        """Rebuild the index from recently stored articles (oldest first)."""
+        When the article bridges two stories the index merges them (average link); a stored story merged away
+        keeps its rows and messages, and later articles go to the surviving story. Pushed stories are settled
+        (see `settle`), so they keep their ids and are never merged into each other.
+        """
+        placement = self.index.place(doc_id, sig)
+        survivor = self.story_ids.get(placement.story)
+        for gone in placement.absorbed:
+            if survivor is None and gone in self.story_ids:
+                survivor = self.story_ids[gone]
+                self.story_ids[placement.story] = survivor
+        return placement.story, survivor
+
+    def settle(self, story_id: int) -> None:
+        """A stored story was pushed: keep its key stable in the index."""
+        for key in self.index.stories():
+            if self.story_ids.get(key) == story_id:
+                self.index.settle(key)
+
+    def load(self, signatures: Iterable[tuple[str, int, dedupe.DocSig]], pushed: Iterable[int] = ()) -> None:
+        """Rebuild the index from recently stored articles (oldest first); `pushed` stories are settled."""
         for doc_id, story_id, sig in signatures:
-            key = self.index.add(doc_id, sig)
+            key, _ = self.assign(doc_id, sig)
             self.story_ids.setdefault(key, story_id)
             self.story_ids.setdefault(doc_id, story_id)
+        for story_id in pushed:
+            self.settle(story_id)
 
 
 @dataclass
@@ -242,9 +261,14 @@ class Refresher:
         """Poll every due feed (all listed feeds when forced) with bounded concurrency; never raises for a feed."""
         async with self._lock:
             if not self._loaded:
+                since = utcnow() - STORY_WINDOW
                 async with self.sessionmaker() as session:
-                    rows = await article_store.recent_articles(session, utcnow() - STORY_WINDOW)
-                self.grouper.load(await self._offload(recent_signatures, rows))
+                    rows = await article_store.recent_articles(session, since)
+                    pushed = await session.scalars(
+                        select(outbox.Delivery.story_id).where(outbox.Delivery.created_at >= since).distinct()
+                    )
+                    pushed_ids = list(pushed.all())
+                self.grouper.load(await self._offload(recent_signatures, rows), pushed_ids)
                 self._loaded = True
             async with self.sessionmaker() as session:
                 due = await (feed_store.listed(session) if force else feed_store.due(session))
@@ -502,6 +526,7 @@ class Refresher:
             chats = await subscribers.followers_of(session, added)
             if chats:
                 queued += await outbox.enqueue(session, story_id, chats)
+                self.grouper.settle(story_id)
         return queued
 
     async def _stories_changed(self, session: AsyncSession, grown: dict[int, str | None], new_outlet: set[int]) -> None:
