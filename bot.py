@@ -152,7 +152,8 @@ def cmd_summarize(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> in
     for record in read_jsonl(stdin):
         title, text = str(record.get("title") or ""), str(record.get("text") or "")
         write_jsonl(
-            {"id": record.get("id"), "summary": summarize(title, clean_text(text), max_words=max_words)}, stdout
+            {"id": record.get("id"), "summary": summarize(title, clean_text(text), max_words=max_words, cleaned=True)},
+            stdout,
         )
     return 0
 

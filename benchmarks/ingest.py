@@ -81,7 +81,7 @@ def stage_costs(bodies: dict[str, bytes]) -> dict[str, float]:
     followed = keyword_index([])
     texts, clean_ms = cpu_ms(lambda: [clean_text(item.content or item.summary) for item in items])
     pairs = list(zip(items, texts, strict=True))
-    _, summarize_ms = cpu_ms(lambda: [summarize(item.title, text) for item, text in pairs])
+    _, summarize_ms = cpu_ms(lambda: [summarize(item.title, text, cleaned=True) for item, text in pairs])
     _, topics_ms = cpu_ms(lambda: [story_topic_keys(item.title, text, keywords=followed) for item, text in pairs])
     _, fingerprint_ms = cpu_ms(lambda: [fingerprint(item.title, text) for item, text in pairs])
     _, article_ms = cpu_ms(lambda: [build_article(item, fetched_at=now, keywords=followed) for item in items])
@@ -90,7 +90,7 @@ def stage_costs(bodies: dict[str, bytes]) -> dict[str, float]:
     return {
         "parse (news.parse, per entry)": parse_ms / entries,
         "clean (news.extract)": clean_ms / n,
-        "summarize (cleans again inside)": summarize_ms / n,
+        "summarize (news.summarize)": summarize_ms / n,
         "topics (followed keywords only)": topics_ms / n,
         "build_article = the three above": article_ms / n,
         "fingerprint (news.dedupe)": fingerprint_ms / n,

@@ -71,6 +71,6 @@ def build_article(
         text=text,
         published=published_at(item, fetched_at),
         content_hash=content_hash(text or title),
-        digest=summarize(title, text, max_words=max_words) or title,
+        digest=summarize(title, text, max_words=max_words, cleaned=True) or title,
         topic_keys=frozenset(story_topic_keys(title, text, keywords=keywords)),
     )

@@ -241,19 +241,22 @@ def _digest(title: str, sentences: list[Sentence], max_words: int) -> list[str]:
     return [_cut(_display(first), max_words)]
 
 
-def summary_sentences(title: str, text: str, max_words: int = 60) -> list[str]:
-    """The sentences `summarize` joins: 1-3 sentences of the cleaned text, in source order."""
-    return _digest(title, sentences_of(clean_text(text)), max_words)
+def summary_sentences(title: str, text: str, max_words: int = 60, *, cleaned: bool = False) -> list[str]:
+    """The sentences `summarize` joins: 1-3 sentences of the cleaned text, in source order.
+
+    `cleaned=True` says the text already went through `news.extract.clean_text` (skips cleaning it again).
+    """
+    return _digest(title, sentences_of(text if cleaned else clean_text(text)), max_words)
 
 
-def summarize(title: str, text: str, max_words: int = 60) -> str:
+def summarize(title: str, text: str, max_words: int = 60, *, cleaned: bool = False) -> str:
     """An extractive digest of one article: 1-3 of its sentences, verbatim and in order, within `max_words` words.
 
     Words are whitespace-separated tokens. A leading dateline ("ميدل ايست نيوز: ") is left out of a
     sentence. When no sentence fits the budget, the digest is the first sentence cut at a word boundary
     and ending in "…" (the only case where a sentence is shortened). Empty text gives "".
     """
-    return " ".join(summary_sentences(title, text, max_words))
+    return " ".join(summary_sentences(title, text, max_words, cleaned=cleaned))
 
 
 def summarize_many(title: str, texts: list[str], max_words: int = 60) -> str:

@@ -197,3 +197,11 @@ def test_invariants_on_easc_articles(eval_path: Path) -> None:
     for row in rows:
         for budget in (60, 25):
             assert_digest(row["title"], row["text"], budget)
+
+
+def test_cleaned_flag_skips_only_the_cleaning() -> None:
+    from news.extract import clean_text
+    from tests.feedgen import seed_article
+
+    title, body = seed_article()
+    assert summarize(title, clean_text(body), cleaned=True) == summarize(title, body)
