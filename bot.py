@@ -15,12 +15,16 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TextIO
 
 from settings import Settings, SettingsError, load_settings
+
+# python-telegram-bot 22 gives time spans as timedelta when this is set (our code handles both), and warns without it.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 log = logging.getLogger("khulasa")
 

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # as bot.py sets it: time spans as timedelta, no deprecation warnings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 

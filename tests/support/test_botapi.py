@@ -6,6 +6,7 @@ import asyncio
 import html
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -256,12 +257,11 @@ async def test_callback_data_too_long_rejected(bot: Bot) -> None:
 # --------------------------------------------------------------------------- faults
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 async def test_injected_429_is_retry_after(bot: Bot, server: BotApiServer) -> None:
     server.inject("sendMessage", status=429, retry_after=7)
     with pytest.raises(RetryAfter) as info:
         await bot.send_message(42, "x")
-    assert info.value.retry_after == 7
+    assert info.value.retry_after == timedelta(seconds=7)  # a timedelta: PTB_TIMEDELTA=1 (tests/conftest.py)
     assert server.http_429 == 1
     await bot.send_message(42, "x")  # times=1: the next call succeeds
 
@@ -435,7 +435,7 @@ async def test_rate_limits_global_and_per_chat() -> None:
             )
             errors = [r for r in results if isinstance(r, BaseException)]
             assert len(errors) == 1 and isinstance(errors[0], RetryAfter)
-            assert errors[0].retry_after >= 1
+            assert errors[0].retry_after >= timedelta(seconds=1)
             assert server.http_429 == 1 and len(server.sent) == 30
 
             server.reset()
@@ -456,7 +456,7 @@ async def test_rate_limit_per_group_per_minute() -> None:
             await bot.send_message(-100123, f"m{i}")
         with pytest.raises(RetryAfter) as info:
             await bot.send_message(-100123, "m20")
-        assert 55 <= info.value.retry_after <= 60
+        assert timedelta(seconds=55) <= info.value.retry_after <= timedelta(seconds=60)
         await bot.send_message(42, "private chats are not limited per minute")
 
 
