@@ -226,6 +226,11 @@ class StoryGrouper:
             if self.story_ids.get(key) == story_id:
                 self.index.settle(key)
 
+    def forget(self) -> None:
+        """Drop the ids of stories and articles that left the index's window (so memory stays bounded)."""
+        live = self.index.stories()
+        self.story_ids = {key: sid for key, sid in self.story_ids.items() if key in live or key in self.index}
+
     def load(self, signatures: Iterable[tuple[str, int, dedupe.DocSig]], pushed: Iterable[int] = ()) -> None:
         """Rebuild the index from recently stored articles (oldest first); `pushed` stories are settled."""
         for doc_id, story_id, sig in signatures:
@@ -280,7 +285,9 @@ class Refresher:
                 async with semaphore:
                     return await self._refresh_feed(feed, lane, keywords)
 
-            return list(await asyncio.gather(*(one(feed) for feed in due)))
+            reports = list(await asyncio.gather(*(one(feed) for feed in due)))
+            self.grouper.forget()
+            return reports
 
     async def _offload(self, func: Callable[..., T], *args: Any) -> T:
         """Run a CPU-bound pure function off the event loop."""

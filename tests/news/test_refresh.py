@@ -566,3 +566,19 @@ async def test_cpu_stages_can_run_in_worker_processes(harness: Harness) -> None:
     articles = await harness.articles()
     assert len(articles) == 3 and len({a.story_id for a in articles}) == 2  # b's longer copy joins a's story
     assert any("وشهد الحفل" in a.text for a in articles)  # the teaser's page was fetched and extracted
+
+
+async def test_the_story_map_forgets_stories_that_left_the_window(harness: Harness) -> None:
+    """A long-running bot keeps only the stories still in the 72-hour window in memory, not every one ever stored."""
+    now = utcnow()
+    body = WEATHER[1] + "\n\nوسجلت محطة الرصد رقم {} أعلى كمية أمطار هذا الموسم."
+    old = [Item(f"old{n}", f"{WEATHER[0]} {n}", body.format(n), published=now - timedelta(days=10)) for n in range(3)]
+    harness.server.add("/old.xml", rss(old), headers=RSS_TYPE)
+    harness.server.add("/new.xml", rss([Item("new", *IRAN_ONLY, published=now)]), headers=RSS_TYPE)
+    refresher = harness.refresher()
+    await harness.run("/old.xml", refresher=refresher)
+    assert len(refresher.grouper.story_ids) >= 3
+    await harness.run("/new.xml", refresher=refresher)  # its article pushes the old ones out of the window
+    grouper = refresher.grouper
+    assert all(key in grouper.index or key in grouper.index.stories() for key in grouper.story_ids)
+    assert 1 <= len(refresher.grouper.story_ids) <= 2
