@@ -35,8 +35,9 @@ async def latest(update: Update, context: Context) -> None:
     async with context.bot_data.db() as session:
         keys = await subscribers.topics_of(session, chat.id)
         stories = await articles.latest(session, keys or None, limit=LATEST_COUNT)
+        zone = (await subscribers.preferences_of(session, chat.id)).timezone or settings.default_timezone
     if not stories:
         await message.reply_text(t("latest_none", lang))
         return
-    for text in render_digest(stories, header=t("latest_header", lang), lang=lang, tz=settings.default_timezone):
+    for text in render_digest(stories, header=t("latest_header", lang), lang=lang, tz=zone):
         await message.reply_text(text)
