@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from handlers.start import callback_data, key_from_callback
+from handlers.texts import t
 from tests.handlers.conftest import RunningBot
 
 
@@ -75,3 +78,15 @@ def test_callback_data_stays_within_telegram_limit_and_resolves_back() -> None:
     assert key_from_callback(key, [short, long]) == long
     assert key_from_callback(key, [short]) is None
     assert key_from_callback(short, []) == short
+
+
+async def test_in_groups_only_commands_addressed_to_the_bot_get_the_unknown_command_reply(bot: RunningBot) -> None:
+    """A group where the bot sees every message must not answer other bots' commands (/ban@OtherBot, /warn)."""
+    group = -1001000000077
+    me = bot.app.bot.username
+    for text in ("/ban@OtherBot 12", "/warn", f"/frobnicate@{me}", "/help"):
+        bot.server.user_sends(text, user_id=7, chat_id=group, chat_type="supergroup", chat_title="مجموعة")
+    first, second = await bot.server.wait_for_sent(2, chat_id=group)
+    assert first.text == t("unknown_command", "ar") and second.text == t("help", "ar")
+    await asyncio.sleep(0.2)
+    assert len(bot.server.sent_to(group)) == 2
