@@ -88,7 +88,13 @@ def build_application(settings: Settings):  # type: ignore[no-untyped-def]
         ApplicationBuilder()
         .token(settings.telegram_bot_token or "")
         .context_types(CONTEXT_TYPES)
-        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                allow_sending_without_reply=True,  # a reply still goes out when its command was deleted meanwhile
+            )
+        )
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .rate_limiter(PacedRateLimiter(Pacer.from_settings(settings)))

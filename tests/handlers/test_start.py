@@ -90,3 +90,14 @@ async def test_in_groups_only_commands_addressed_to_the_bot_get_the_unknown_comm
     assert first.text == t("unknown_command", "ar") and second.text == t("help", "ar")
     await asyncio.sleep(0.2)
     assert len(bot.server.sent_to(group)) == 2
+
+
+async def test_a_command_deleted_before_the_reply_still_gets_one(bot: RunningBot) -> None:
+    """Groups that auto-delete commands: the quoted message is gone, the reply is sent anyway (not an error)."""
+    group = {"id": -1001000000078, "type": "supergroup", "title": "مجموعة"}
+    user = {"id": 7, "is_bot": False, "first_name": "قارئ", "language_code": "ar"}
+    entity = {"type": "bot_command", "offset": 0, "length": len("/help")}
+    message = {"message_id": 999, "date": 0, "chat": group, "from": user, "text": "/help", "entities": [entity]}
+    bot.server.add_raw_update({"message": message})  # never registered on the server: as if deleted
+    (reply,) = await bot.server.wait_for_sent(1, chat_id=group["id"])
+    assert reply.text == t("help", "ar")
