@@ -46,7 +46,8 @@ _TAG = re.compile(r"<[^>]*>")
 async def may_change_follows(update: Update, context: Context) -> bool:
     """Whether this update may change the chat's follows (and delivery settings).
 
-    Private chats always may; groups only through admins; in channels commands come from admins, but every
+    Private chats always may; groups only through admins (an anonymous admin writes as the group itself; a
+    message sent on behalf of another channel may not); in channels commands come from admins, but every
     reader can press a button, so a button press needs an admin.
     """
     chat, user = update.effective_chat, update.effective_user
@@ -54,6 +55,9 @@ async def may_change_follows(update: Update, context: Context) -> bool:
         return True
     if chat.type == ChatType.CHANNEL and update.callback_query is None:
         return True
+    message = update.effective_message
+    if update.callback_query is None and message is not None and message.sender_chat is not None:
+        return message.sender_chat.id == chat.id  # an anonymous admin posts as the group itself
     if user is None:
         return False
     try:

@@ -122,6 +122,19 @@ async def test_in_groups_only_admins_change_follows(bot: RunningBot) -> None:
     assert await _topics(bot, group) == ["iran"]
 
 
+async def test_an_anonymous_group_admin_may_change_follows(bot: RunningBot) -> None:
+    """An admin posting as the group (from: @GroupAnonymousBot, sender_chat: the group) is an admin."""
+    group = {"id": -100501, "type": "supergroup", "title": "G"}
+    anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+    text = "/follow Iran"
+    entity = {"type": "bot_command", "offset": 0, "length": len("/follow")}
+    message = {"message_id": 1, "date": 0, "chat": group, "from": anonymous, "sender_chat": group, "text": text}
+    bot.server.add_raw_update({"message": {**message, "entities": [entity]}})
+    (reply,) = await bot.server.wait_for_sent(1, chat_id=group["id"])
+    assert "✅" in reply.plain_text
+    assert await _topics(bot, group["id"]) == ["iran"]
+
+
 def _buttons(message: SentMessage | dict) -> list[tuple[str, str]]:
     markup = message.reply_markup if isinstance(message, SentMessage) else message.get("reply_markup")
     return [(b["text"], b["callback_data"]) for row in (markup or {}).get("inline_keyboard", []) for b in row]
