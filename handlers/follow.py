@@ -233,7 +233,7 @@ async def on_button(update: Update, context: Context) -> None:
             return
         text = await _follow_topic(update, context, topic)
         await query.answer()
-        await context.bot.send_message(chat.id, text)
+        await context.bot.send_message(chat.id, text, message_thread_id=forum_thread(query.message))
         return
     await _unfollow_button(update, context, key)
 

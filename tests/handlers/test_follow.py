@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from storage import articles, subscribers
-from tests.handlers.conftest import RunningBot
+from tests.handlers.conftest import ADMIN, RunningBot
 from tests.support.botapi import SentMessage
 
 
@@ -164,6 +164,18 @@ async def test_a_typo_offers_did_you_mean_buttons_that_follow(bot: RunningBot) -
     replies = await bot.server.wait_for_sent(2, chat_id=7)
     assert "✅" in replies[1].plain_text
     assert await _topics(bot, 7) == ["iran+russia"]
+
+
+async def test_in_a_forum_a_follow_button_answers_in_the_thread_it_was_pressed_in(bot: RunningBot) -> None:
+    forum = -1001000000079
+    bot.server.admin_ids.add(ADMIN)
+    bot.server.add_chat({"id": forum, "type": "supergroup", "title": "منتدى", "is_forum": True})
+    bot.server.user_sends("/follow Rusia - Iram", user_id=ADMIN, chat_id=forum, chat_type="supergroup", message_thread_id=5)
+    (reply,) = await bot.server.wait_for_sent(1, chat_id=forum)
+    assert reply.message_thread_id == 5
+    bot.server.user_clicks("f:iran+russia", message=reply, user_id=ADMIN)
+    replies = await bot.server.wait_for_sent(2, chat_id=forum)
+    assert "✅" in replies[1].plain_text and replies[1].message_thread_id == 5
 
 
 async def test_an_unknown_word_is_followed_as_a_keyword_only_when_confirmed(bot: RunningBot) -> None:
