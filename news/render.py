@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from news.models import StoryView
@@ -54,9 +55,18 @@ def _trim_words(text: str, limit: int) -> str:
 def _link(name: str, url: str | None) -> str:
     """An outlet's name, linked to its article when there is a link (the href is never isolated)."""
     label = escape(isolate(name))
-    if not url:
+    if not url or not _web_url(url):
         return label
     return f'<a href="{html.escape(url, quote=True)}">{label}</a>'
+
+
+def _web_url(url: str) -> bool:
+    """Whether Telegram accepts a URL as a link: http(s) with a host (else it refuses the whole message)."""
+    try:
+        parts = urlsplit(url.strip())
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
 
 
 def _outlets(story: StoryView) -> list[tuple[str, str | None]]:

@@ -145,3 +145,18 @@ def test_digest_of_one_huge_story_after_a_header_still_fits() -> None:
     text, _ = parsed(messages[0])
     assert text.startswith("عنوان الرسالة") and utf16_len(text) <= MAX_MESSAGE
     assert render_digest([], header="لا شيء") == []
+
+
+def test_only_web_links_become_links() -> None:
+    """Telegram refuses a text link without a host ("URL host is empty") or of another protocol: the outlet is
+    named without a link, so the push is not rejected."""
+    sources = (
+        Source("موقع أ", "javascript:alert(1)"),
+        Source("موقع ب", "/news/2026/1"),
+        Source("موقع ج", "mailto:desk@example.com"),
+        Source("موقع هـ", "http://[::1/x"),
+        Source("موقع د", "https://example.com/a"),
+    )
+    message = render_story(story(sources=sources))
+    assert links(message) == {"موقع د": "https://example.com/a"}
+    assert all(name in parsed(message)[0] for name in ("موقع أ", "موقع ب", "موقع ج", "موقع هـ"))
