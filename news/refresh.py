@@ -266,15 +266,7 @@ class Refresher:
         """Poll every due feed (all listed feeds when forced) with bounded concurrency; never raises for a feed."""
         async with self._lock:
             if not self._loaded:
-                since = utcnow() - STORY_WINDOW
-                async with self.sessionmaker() as session:
-                    rows = await article_store.recent_articles(session, since)
-                    pushed = await session.scalars(
-                        select(outbox.Delivery.story_id).where(outbox.Delivery.created_at >= since).distinct()
-                    )
-                    pushed_ids = list(pushed.all())
-                self.grouper.load(await self._offload(recent_signatures, rows), pushed_ids)
-                self._loaded = True
+                await self._load_grouper()
             async with self.sessionmaker() as session:
                 due = await (feed_store.listed(session) if force else feed_store.due(session))
                 keywords = frozenset(await subscribers.followed_keywords(session))
@@ -289,6 +281,19 @@ class Refresher:
             self.grouper.forget()
             return reports
 
+    async def _load_grouper(self) -> None:
+        """(Re)build the story index from the articles stored in the last STORY_WINDOW."""
+        since = utcnow() - STORY_WINDOW
+        async with self.sessionmaker() as session:
+            rows = await article_store.recent_articles(session, since)
+            pushed = await session.scalars(
+                select(outbox.Delivery.story_id).where(outbox.Delivery.created_at >= since).distinct()
+            )
+            pushed_ids = list(pushed.all())
+        grouper = StoryGrouper()
+        grouper.load(await self._offload(recent_signatures, rows), pushed_ids)
+        self.grouper, self._loaded = grouper, True
+
     async def _offload(self, func: Callable[..., T], *args: Any) -> T:
         """Run a CPU-bound pure function off the event loop."""
         if self.executor is None:
@@ -301,7 +306,6 @@ class Refresher:
             return await self._refresh_feed_unsafe(feed, lane, keywords)
         except Exception as exc:  # a bug must not stop the other feeds
             log.exception("refreshing %s failed", feed.url)
-            self.grouper, self._loaded = StoryGrouper(), False  # it may hold stories that were rolled back
             reason = f"internal error: {type(exc).__name__}"
             await self._record_error(feed.id, reason)
             return FeedReport(feed.display_name, feed.url, error=reason)
@@ -341,8 +345,19 @@ class Refresher:
                 plan = await self._plan(session, feed.id, items, urls, full_texts)
             source = feed.name or parsed.title or feed.display_name  # the outlet, for story grouping
             built = await self._build(plan.process, full_texts, source, keywords)
-            async with self.sessionmaker.begin() as session:
-                return await self._store(session, feed.id, plan, built, result, parsed)
+            try:
+                async with self.sessionmaker.begin() as session:
+                    return await self._store(session, feed.id, plan, built, result, parsed)
+            except Exception:
+                # Rolled back: the index may hold stories that were never stored. Rebuild it from what is stored
+                # before the next feed takes the lane (an empty index would push known stories again as new ones).
+                self.grouper, self._loaded = StoryGrouper(), False
+                with contextlib.suppress(Exception):
+                    await self._load_grouper()
+                raise
+            except BaseException:  # cancelled: the next round rebuilds the index
+                self.grouper, self._loaded = StoryGrouper(), False
+                raise
 
     async def _build(
         self, items: Sequence[FeedItem], full_texts: dict[str, str | None], source: str, keywords: frozenset[str]

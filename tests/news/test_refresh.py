@@ -582,3 +582,39 @@ async def test_the_story_map_forgets_stories_that_left_the_window(harness: Harne
     grouper = refresher.grouper
     assert all(key in grouper.index or key in grouper.index.stories() for key in grouper.story_ids)
     assert 1 <= len(refresher.grouper.story_ids) <= 2
+
+
+async def test_a_feed_that_fails_to_store_does_not_make_the_next_feed_push_a_known_story_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After one feed's transaction is rolled back, the feeds after it in the same round still see every stored story
+    (before: the story index was emptied, so another outlet's copy of a pushed story was pushed as a new one)."""
+    async with harness.db.begin() as session:
+        await subscribers.touch(session, 1, chat_type="private", language="ar")
+        await subscribers.follow(session, 1, "iran")
+    other = (IRAN_ONLY[0], IRAN_ONLY[1] + "\n\nوتأتي هذه الزيادة رغم العقوبات المفروضة على قطاع النفط الإيراني.")
+    a, b, c = [Item("w1", *WEATHER)], [Item("w2", *WEATHER)], [Item("w3", *WEATHER)]
+    routes = {
+        path: harness.server.add(path, rss(items, title=path), headers=RSS_TYPE)
+        for path, items in (("/a.xml", a), ("/b.xml", b), ("/c.xml", c))
+    }
+    refresher = harness.refresher(fetch_concurrency=1)  # one feed after another, in id order: a, b, c
+    await harness.run("/a.xml", "/b.xml", "/c.xml", refresher=refresher)  # first fetches: history, no pushes
+    routes["/a.xml"].body = rss([*a, Item("i1", *IRAN_ONLY)], title="/a.xml")
+    reports = await harness.run("/a.xml", "/b.xml", "/c.xml", refresher=refresher)
+    assert reports["/a.xml"].queued == 1
+
+    record_success = feed_store.record_success
+
+    def broken_for_b(feed: feed_store.Feed, **kwargs: object) -> None:
+        if feed.url.endswith("/b.xml"):
+            raise RuntimeError("a bug while storing feed b")
+        record_success(feed, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(feed_store, "record_success", broken_for_b)
+    routes["/b.xml"].body = rss([*b, Item("w4", WEATHER[0] + " غداً", WEATHER[1] + "\n\nوتستمر الحالة حتى الخميس.")], title="/b.xml")
+    routes["/c.xml"].body = rss([*c, Item("i2", *other)], title="/c.xml")
+    reports = await harness.run("/a.xml", "/b.xml", "/c.xml", refresher=refresher)
+    assert reports["/b.xml"].error and reports["/c.xml"].new == 1
+    assert reports["/c.xml"].queued == 0  # the same story: its sent message gains a source, it is not pushed again
+    assert await harness.count(outbox.Delivery) == 1
