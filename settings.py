@@ -165,6 +165,10 @@ def load_settings(*, require_token: bool = False, env_file: str | None = ".env")
         name = str(error["loc"][0]).upper() if error["loc"] else "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
         raise SettingsError(f"{name}: {message}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{env_file}: not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise SettingsError(f"{env_file}: cannot be read ({exc.strerror or exc})") from None
     if require_token and not (settings.telegram_bot_token or "").strip():
         raise SettingsError("TELEGRAM_BOT_TOKEN: missing; put TELEGRAM_BOT_TOKEN=<token from @BotFather> in .env")
     if require_token and ":" not in (settings.telegram_bot_token or ""):

@@ -76,3 +76,12 @@ def test_feeds_accept_commas_newlines_names_and_drop_duplicates() -> None:
 )
 def test_database_urls_get_the_async_driver(url: str, expected: str) -> None:
     assert async_database_url(url) == expected
+
+
+def test_an_env_file_that_is_not_utf8_gives_one_line(tmp_path: Path) -> None:
+    """A .env saved as Windows-1256 (Arabic feed names) stops start-up with one line, not a traceback."""
+    (tmp_path / ".env").write_bytes('FEEDS="الرياض|https://www.alriyadh.com/rss"\n'.encode("cp1256"))
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value).startswith(".env: ") and "UTF-8" in str(error.value)
+    assert "\n" not in str(error.value)
