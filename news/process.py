@@ -21,6 +21,15 @@ def item_key(item: FeedItem) -> str:
     return "sha256:" + content_hash(f"{item.title}\n{item.summary}\n{item.content}")
 
 
+MAX_URL = 2048  # the longest URL stored (storage's URL columns); a longer link is dropped, not the article
+
+
+def article_url(url: str | None) -> str | None:
+    """The canonical URL to store for an item's link; None when there is none or it is longer than MAX_URL."""
+    canonical = canonical_url(url) if url else None
+    return canonical if canonical and len(canonical) <= MAX_URL else None
+
+
 def published_at(item: FeedItem, fetched_at: datetime) -> datetime:
     """The item's UTC publication time; the fetch time when it is missing or in the future."""
     if item.published is None or item.published > fetched_at:
@@ -63,7 +72,7 @@ def build_article(
         return None
     if not title:
         title = " ".join(text.split()[:12])
-    url = canonical_url(item.url) if item.url else None
+    url = article_url(item.url)
     return Article(
         key=item_key(item),
         url=url,

@@ -35,7 +35,7 @@ from news.fulltext import extract_article, is_teaser
 from news.models import Article, FeedItem, FetchResult, ParsedFeed
 from news.normalize import canonical_url, content_hash
 from news.parse import parse_feed
-from news.process import best_text, build_article, item_key, published_at
+from news.process import article_url, best_text, build_article, item_key, published_at
 from news.summarize import summarize_many
 from news.topics import keyword_index
 from settings import Settings
@@ -598,7 +598,7 @@ class Refresher:
 
 
 def _entry_url(item: FeedItem) -> str | None:
-    return canonical_url(item.url) if item.url else None
+    return article_url(item.url)
 
 
 def story_digests(stories: dict[int, tuple[str, list[str]]], max_words: int) -> dict[int, str]:

@@ -618,3 +618,12 @@ async def test_a_feed_that_fails_to_store_does_not_make_the_next_feed_push_a_kno
     assert reports["/b.xml"].error and reports["/c.xml"].new == 1
     assert reports["/c.xml"].queued == 0  # the same story: its sent message gains a source, it is not pushed again
     assert await harness.count(outbox.Delivery) == 1
+
+
+async def test_an_item_with_an_over_long_link_is_stored_without_it(both: Harness) -> None:
+    """A link longer than the URL columns hold (2048) must not fail the feed's transaction on PostgreSQL."""
+    link = "http://news.example/article?" + "q=" + "x" * 3000
+    both.server.add("/long.xml", rss([Item("l1", *WEATHER, link=link), Item("l2", *IRAN_ONLY)]), headers=RSS_TYPE)
+    report = (await both.run("/long.xml"))["/long.xml"]
+    assert report.error is None and report.new == 2
+    assert all(article.url is None or len(article.url) <= 2048 for article in await both.articles())
