@@ -16,6 +16,7 @@ from storage.db import Base, utcnow
 ACTIVE = "active"
 PAUSED = "paused"  # too many consecutive failures; retried rarely, resumes on success
 REMOVED = "removed"  # no longer listed in FEEDS
+MAX_ETAG, MAX_LAST_MODIFIED = 500, 100  # lengths of the validator columns
 
 
 class Feed(Base):
@@ -28,8 +29,8 @@ class Feed(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
-    etag: Mapped[str | None] = mapped_column(String(500))
-    last_modified: Mapped[str | None] = mapped_column(String(100))
+    etag: Mapped[str | None] = mapped_column(String(MAX_ETAG))
+    last_modified: Mapped[str | None] = mapped_column(String(MAX_LAST_MODIFIED))
     error_count: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
     last_error_at: Mapped[datetime | None]
@@ -121,8 +122,11 @@ def record_success(
         feed.last_error_at = now
     feed.last_success_at = now
     feed.last_checked_at = now
-    feed.etag = etag or feed.etag
-    feed.last_modified = last_modified or feed.last_modified
+    # A validator longer than its column is not stored (a cut one would never match; the feed is fetched whole).
+    if etag:
+        feed.etag = etag if len(etag) <= MAX_ETAG else None
+    if last_modified:
+        feed.last_modified = last_modified if len(last_modified) <= MAX_LAST_MODIFIED else None
     if title:
         feed.title = title[:500]
     jitter = interval.total_seconds() * random.uniform(0, 0.1)

@@ -627,3 +627,13 @@ async def test_an_item_with_an_over_long_link_is_stored_without_it(both: Harness
     report = (await both.run("/long.xml"))["/long.xml"]
     assert report.error is None and report.new == 2
     assert all(article.url is None or len(article.url) <= 2048 for article in await both.articles())
+
+
+async def test_over_long_validators_do_not_fail_the_feed(both: Harness) -> None:
+    """An ETag or Last-Modified longer than its column (500, 100) is not stored, and the feed still works."""
+    headers = {**RSS_TYPE, "ETag": '"' + "e" * 600 + '"', "Last-Modified": "Sun, 29 Nov 2026 10:00:00 GMT" + " " * 120 + "x"}
+    both.server.add("/v.xml", GOOD, headers=headers)
+    report = (await both.run("/v.xml"))["/v.xml"]
+    assert report.error is None and report.new == 2
+    feed = await both.feed("/v.xml")
+    assert feed.last_success_at is not None and feed.etag is None and feed.last_modified is None
