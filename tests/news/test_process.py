@@ -10,7 +10,7 @@ import pytest
 from news.models import FeedItem
 from news.parse import parse_feed
 from news.process import best_text, build_article, item_key, published_at, without_headline
-from tests.feedgen import WEATHER, seed_article
+from tests.feedgen import SEED, WEATHER, seed_article
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # Okaz's feed items open with its share bar, glued to the first sentence.
@@ -74,7 +74,7 @@ def test_build_article_from_the_seed_article() -> None:
     for boilerplate in ("تابع ميدل ايست نيوز", "مقالات ذات صلة", "اترك تعليقاً", "ستة عشر + 9", "زر الذهاب"):
         assert boilerplate not in article.text
     assert article.text.count("أهمية مواصلة عملية التفاعل الإقليمي البناء بين إيران وروسيا") == 1
-    assert article.text.endswith("التابع لطهران.")
+    assert article.text.endswith("التابع لطهران." if SEED.exists() else "بانها متنامية.")  # the stand-in is shorter
     assert " ".join(article.digest.split()[:10]) in article.text  # the digest is made of the text's sentences
     assert {"iran", "russia", "iran+russia"} <= article.topic_keys
 
