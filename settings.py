@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_FEED_URL, MAX_FEED_NAME = 2048, 200  # what the feeds table holds
 
 
 class SettingsError(Exception):
@@ -41,6 +42,10 @@ def parse_feeds(raw: str) -> tuple[FeedSpec, ...]:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{url!r} is not an http(s) URL")
+        if len(url) > MAX_FEED_URL:
+            raise ValueError(f"{url[:60]!r}... is longer than {MAX_FEED_URL} characters")
+        if len(name.strip()) > MAX_FEED_NAME:
+            raise ValueError(f"the name {name.strip()[:40]!r}... is longer than {MAX_FEED_NAME} characters")
         specs.setdefault(url, FeedSpec(url=url, name=name.strip() or None))
     return tuple(specs.values())
 

@@ -85,3 +85,12 @@ def test_an_env_file_that_is_not_utf8_gives_one_line(tmp_path: Path) -> None:
         load_settings()
     assert str(error.value).startswith(".env: ") and "UTF-8" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_feed_names_and_urls_longer_than_stored_are_refused() -> None:
+    """The feeds table holds names of 200 and URLs of 2048 characters: longer ones are a setting error, not a crash."""
+    with pytest.raises(ValueError, match="longer than 200"):
+        parse_feeds("ن" * 201 + "|http://a.example/rss")
+    with pytest.raises(ValueError, match="longer than 2048"):
+        parse_feeds("http://a.example/rss?" + "x" * 2048)
+    assert parse_feeds("ن" * 200 + "|http://a.example/rss")[0].name == "ن" * 200
