@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base, utcnow
+from storage.outbox import Delivery
 
 INSTANT, HOURLY, DAILY = "instant", "hourly", "daily"
 MODES = (INSTANT, HOURLY, DAILY)
@@ -132,8 +133,20 @@ async def deactivate(session: AsyncSession, chat_id: int) -> None:
 
 
 async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
-    """Move a group that became a supergroup to its new chat id (follows and deliveries follow on update)."""
+    """Move a group that became a supergroup to its new chat id (follows and deliveries follow on update).
+
+    When the new id is known already (someone used the bot there first), the group's follows and deliveries the
+    new chat lacks are moved to it before the old row goes.
+    """
     if await session.get(Subscriber, new_id) is not None:
+        followed = select(Follow.topic_key).where(Follow.chat_id == new_id)
+        await session.execute(
+            update(Follow).where(Follow.chat_id == old_id, Follow.topic_key.not_in(followed)).values(chat_id=new_id)
+        )
+        queued = select(Delivery.story_id).where(Delivery.chat_id == new_id)
+        await session.execute(
+            update(Delivery).where(Delivery.chat_id == old_id, Delivery.story_id.not_in(queued)).values(chat_id=new_id)
+        )
         await session.execute(delete(Subscriber).where(Subscriber.chat_id == old_id))
         return
     await session.execute(update(Subscriber).where(Subscriber.chat_id == old_id).values(chat_id=new_id))

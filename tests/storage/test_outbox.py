@@ -147,6 +147,28 @@ async def test_chat_migration_moves_follows_and_deliveries(db) -> None:
     assert [row.chat_id for row in rows] == [-1001234567890]
 
 
+async def test_migration_to_a_chat_already_known_keeps_the_groups_follows_and_pending_pushes(db) -> None:
+    """Someone used the bot in the new supergroup before the first push found out about the migration: the old
+    group's topics and pending pushes move over instead of being deleted with the old row."""
+    new = -1001234567891
+    async with db.begin() as session:
+        await subscribers.touch(session, -101, chat_type="group", language=None)
+        await subscribers.follow(session, -101, "iran+russia")
+        await subscribers.follow(session, -101, "oil")
+        await subscribers.touch(session, new, chat_type="supergroup", language=None)
+        await subscribers.follow(session, new, "oil")
+        first, second = await _story(session, "أ"), await _story(session, "ب")
+        await outbox.enqueue(session, first, [-101, new])
+        await outbox.enqueue(session, second, [-101])
+    async with db.begin() as session:
+        await subscribers.migrate_chat(session, -101, new)
+    async with db() as session:
+        assert sorted(await subscribers.topics_of(session, new)) == ["iran+russia", "oil"]
+        assert await session.get(subscribers.Subscriber, -101) is None
+        rows = (await session.scalars(select(Delivery).order_by(Delivery.story_id))).all()
+    assert [(row.chat_id, row.story_id) for row in rows] == [(new, first), (new, second)]
+
+
 async def test_unknown_only_touches_rows_in_flight(db) -> None:
     async with db.begin() as session:
         await _chats(session, 1, 2)
