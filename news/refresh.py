@@ -282,7 +282,7 @@ class Refresher:
             return reports
 
     async def _load_grouper(self) -> None:
-        """(Re)build the story index from the articles stored in the last STORY_WINDOW."""
+        """Fill the (empty) story index with the articles stored in the last STORY_WINDOW."""
         since = utcnow() - STORY_WINDOW
         async with self.sessionmaker() as session:
             rows = await article_store.recent_articles(session, since)
@@ -290,9 +290,8 @@ class Refresher:
                 select(outbox.Delivery.story_id).where(outbox.Delivery.created_at >= since).distinct()
             )
             pushed_ids = list(pushed.all())
-        grouper = StoryGrouper()
-        grouper.load(await self._offload(recent_signatures, rows), pushed_ids)
-        self.grouper, self._loaded = grouper, True
+        self.grouper.load(await self._offload(recent_signatures, rows), pushed_ids)
+        self._loaded = True
 
     async def _offload(self, func: Callable[..., T], *args: Any) -> T:
         """Run a CPU-bound pure function off the event loop."""
@@ -352,8 +351,10 @@ class Refresher:
                 # Rolled back: the index may hold stories that were never stored. Rebuild it from what is stored
                 # before the next feed takes the lane (an empty index would push known stories again as new ones).
                 self.grouper, self._loaded = StoryGrouper(), False
-                with contextlib.suppress(Exception):
+                try:
                     await self._load_grouper()
+                except Exception:  # the database is failing too: the next round loads it again
+                    self.grouper = StoryGrouper()
                 raise
             except BaseException:  # cancelled: the next round rebuilds the index
                 self.grouper, self._loaded = StoryGrouper(), False
