@@ -4,9 +4,10 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Mess
 
 from handlers import admin, browse, fallback, follow, settings, start
 
-# Reader commands work in channels too, where they arrive as channel posts (CommandHandler's default filter,
-# filters.UpdateType.MESSAGES, takes messages and edited messages only).
-ANYWHERE = filters.UpdateType.MESSAGES | filters.UpdateType.CHANNEL_POST
+# Reader commands work in channels too, where they arrive as channel posts. Edited messages are left out:
+# editing an old "/follow X" must not run it again (CommandHandler's default, UpdateType.MESSAGES, takes both).
+ANYWHERE = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
+NEW_MESSAGE = filters.UpdateType.MESSAGE
 
 ALL: tuple[BaseHandler, ...] = (
     CommandHandler("start", start.start, filters=ANYWHERE),
@@ -16,10 +17,10 @@ ALL: tuple[BaseHandler, ...] = (
     CommandHandler("topics", browse.topics, filters=ANYWHERE),
     CommandHandler("latest", browse.latest, filters=ANYWHERE),
     CommandHandler("settings", settings.settings, filters=ANYWHERE),
-    CommandHandler("feeds", admin.feeds),
-    CommandHandler("stats", admin.stats),
+    CommandHandler("feeds", admin.feeds, filters=NEW_MESSAGE),
+    CommandHandler("stats", admin.stats, filters=NEW_MESSAGE),
     CallbackQueryHandler(follow.on_button, pattern=r"^[fu]:"),
     CallbackQueryHandler(settings.on_button, pattern=r"^s:"),
-    MessageHandler(filters.COMMAND, fallback.unknown_command),
-    MessageHandler(filters.TEXT & ~filters.COMMAND, fallback.free_text),
+    MessageHandler(NEW_MESSAGE & filters.COMMAND, fallback.unknown_command),
+    MessageHandler(NEW_MESSAGE & filters.TEXT & ~filters.COMMAND, fallback.free_text),
 )

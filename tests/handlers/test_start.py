@@ -101,3 +101,15 @@ async def test_a_command_deleted_before_the_reply_still_gets_one(bot: RunningBot
     bot.server.add_raw_update({"message": message})  # never registered on the server: as if deleted
     (reply,) = await bot.server.wait_for_sent(1, chat_id=group["id"])
     assert reply.text == t("help", "ar")
+
+
+async def test_an_edited_command_is_not_run_again(bot: RunningBot) -> None:
+    update = bot.server.user_sends("/help", user_id=7)
+    await bot.server.wait_for_sent(1, chat_id=7)
+    edited = dict(update["message"], edit_date=update["message"]["date"] + 5)
+    bot.server.add_raw_update({"edited_message": edited})
+    bot.server.user_sends("/start", user_id=7)
+    replies = await bot.server.wait_for_sent(2, chat_id=7)
+    assert "خلاصة" in replies[1].plain_text  # the /start reply came next, not a second /help
+    await asyncio.sleep(0.5)
+    assert len(bot.server.sent_to(7)) == 2
