@@ -16,9 +16,15 @@ log = logging.getLogger(__name__)
 async def error_handler(update: object, context: Context) -> None:
     """Log the error before anything else, so it is seen even if replying fails too."""
     log.error("error while handling an update", exc_info=context.error)
-    if not isinstance(update, Update) or update.effective_message is None:
+    if not isinstance(update, Update):
         return
-    if isinstance(context.error, Forbidden):
+    if update.callback_query is not None:  # stop the button's spinner, whatever happened before
+        try:
+            await update.callback_query.answer(t("error", language(update))[:200])
+        except TelegramError:
+            log.debug("the button was already answered or is too old", exc_info=True)
+        return
+    if update.effective_message is None or isinstance(context.error, Forbidden):
         return
     try:
         await update.effective_message.reply_text(t("error", language(update)))

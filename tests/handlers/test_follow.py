@@ -299,3 +299,19 @@ async def test_topics_lists_names_in_the_readers_language_and_long_keywords_unfo
             break
         await asyncio.sleep(0.05)
     assert "no longer valid" in str(bot.server.callback_answers[-1])
+
+
+async def test_a_failing_button_still_gets_answered(bot: RunningBot) -> None:
+    from sqlalchemy import text
+
+    bot.server.user_sends("/follow", user_id=7)
+    (offer,) = await bot.server.wait_for_sent(1, chat_id=7)
+    async with bot.app.bot_data.db.begin() as session:  # the database breaks under the bot
+        await session.execute(text("DROP TABLE follows"))
+    bot.server.user_clicks("f:iran+russia", message=offer, user_id=7)
+    for _ in range(50):
+        if bot.server.callback_answers:
+            break
+        await asyncio.sleep(0.1)
+    (answer,) = bot.server.callback_answers
+    assert answer.text and "خطأ" in answer.text
