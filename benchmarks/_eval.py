@@ -9,6 +9,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,35 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The records of a JSON-lines file."""
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+@dataclass(frozen=True)
+class Score:
+    """Precision, recall and F1 from true/false positives and false negatives.
+
+    `empty` is the precision (recall) reported when nothing was predicted (nothing was to be found).
+    """
+
+    tp: int
+    fp: int
+    fn: int
+    empty: float = 0.0
+
+    @property
+    def precision(self) -> float:
+        """Share of predictions that are right."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else self.empty
+
+    @property
+    def recall(self) -> float:
+        """Share of the gold items found."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else self.empty
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def dev_ids(folder: Path) -> frozenset[str]:

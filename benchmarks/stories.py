@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._eval import logistic_newton
+from benchmarks._eval import Score, logistic_newton, read_jsonl
 from benchmarks._evaldir import eval_dir
 from news import dedupe
 from news.dedupe import StoryIndex, content_tokens, fingerprint, group_stories, idf_table, pair_features
@@ -52,37 +52,6 @@ class Pair:
     b: str
     same: bool
     borderline: bool
-
-
-@dataclass(frozen=True)
-class Score:
-    """Pairwise precision/recall/F1 of a grouping."""
-
-    tp: int
-    fp: int
-    fn: int
-
-    @property
-    def precision(self) -> float:
-        """Share of pairs put together that are one story."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        """Share of same-story pairs put together."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file."""
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def load(folder: Path) -> tuple[list[Article], list[Pair]]:

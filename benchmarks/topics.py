@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import feedparser
 
+from benchmarks._eval import Score, read_jsonl
 from benchmarks._evaldir import eval_dir
 from news.extract import clean_text
 from news.normalize import normalize_arabic
@@ -61,37 +62,6 @@ class Case:
     topics: frozenset[str]
     borderline: frozenset[str]
     trap: bool
-
-
-@dataclass(frozen=True)
-class Score:
-    """Counts and scores for one topic."""
-
-    tp: int
-    fp: int
-    fn: int
-
-    @property
-    def precision(self) -> float:
-        """Share of predicted stories that are right."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        """Share of gold stories found."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file."""
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def load_cases(folder: Path) -> list[Case]:
@@ -155,7 +125,7 @@ def score(labels: Iterable[str], cases: list[Case], predict: Callable[[Topic, Ca
             tp += gold and guess
             fp += guess and not gold
             fn += gold and not guess
-        out[label] = Score(tp, fp, fn)
+        out[label] = Score(tp, fp, fn, empty=1.0)
     return out
 
 
@@ -294,7 +264,9 @@ def print_sql_costs(story_keys: list[str]) -> None:
     matching = 500
     small, found_small = asyncio.run(sql_followers_cost(1_000, story_keys, matching))
     large, found_large = asyncio.run(sql_followers_cost(1_000_000, story_keys, matching))
-    print(f"\nSQL lookup subscribers.followers_of({len(story_keys)} story keys) on SQLite, {matching} matching follows:")
+    print(
+        f"\nSQL lookup subscribers.followers_of({len(story_keys)} story keys) on SQLite, {matching} matching follows:"
+    )
     print(f"  1 000 follow rows:     {small:>9.0f} µs  ({found_small} chats)")
     print(f"  1 000 000 follow rows: {large:>9.0f} µs  ({found_large} chats)")
     print(f"  ratio 1M / 1k:         {large / small:>9.2f}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from datetime import timedelta
 
-from telegram import Update
+from telegram import Message, Update
 
 from handlers.context import Context, language
 from handlers.texts import t
@@ -19,13 +19,21 @@ def is_admin(update: Update, context: Context) -> bool:
     return user is not None and user.id in context.bot_data.config.admin_ids
 
 
-async def feeds(update: Update, context: Context) -> None:
-    """Each feed with status, last success, articles in the last 24 h and last error."""
+async def _admin_message(update: Update, context: Context) -> Message | None:
+    """The message to answer when an admin sent it; others get a polite refusal and None."""
     message = update.effective_message
     if message is None:
-        return
+        return None
     if not is_admin(update, context):
         await message.reply_text(t("admins_only", language(update)))
+        return None
+    return message
+
+
+async def feeds(update: Update, context: Context) -> None:
+    """Each feed with status, last success, articles in the last 24 h and last error."""
+    message = await _admin_message(update, context)
+    if message is None:
         return
     async with context.bot_data.db() as session:
         lines = await feeds_report(session, since=utcnow() - timedelta(hours=24))
@@ -37,11 +45,8 @@ async def feeds(update: Update, context: Context) -> None:
 
 async def stats(update: Update, context: Context) -> None:
     """Subscribers, follows, stories today and deliveries by status."""
-    message = update.effective_message
+    message = await _admin_message(update, context)
     if message is None:
-        return
-    if not is_admin(update, context):
-        await message.reply_text(t("admins_only", language(update)))
         return
     async with context.bot_data.db() as session:
         lines = await stats_report(session, since=utcnow() - timedelta(hours=24))
