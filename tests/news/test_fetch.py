@@ -6,7 +6,7 @@ import asyncio
 import math
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -20,18 +20,6 @@ from tests.support.feedserver import FeedServer
 FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 RSS = (FEEDS / "arabic.rss.xml").read_bytes()
 LAST_MODIFIED = "Tue, 11 Aug 2015 15:47:38 GMT"
-
-
-@pytest.fixture
-async def srv() -> AsyncIterator[FeedServer]:
-    async with FeedServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(user_agent=USER_AGENT, timeout=2.0) as c:
-        yield c
 
 
 async def test_ok_returns_body_validators_and_lowercased_headers(srv: FeedServer, client: httpx.AsyncClient) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from news.fetch import USER_AGENT, fetch, make_client
+from news.fetch import fetch
 from news.fulltext import extract_article, is_teaser
 from news.models import FeedItem
 from news.parse import parse_feed
@@ -38,18 +37,6 @@ BOILERPLATE = [
     "جميع الحقوق محفوظة",
     "اشترك في النشرة البريدية",
 ]
-
-
-@pytest.fixture
-async def srv() -> AsyncIterator[FeedServer]:
-    async with FeedServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(user_agent=USER_AGENT, timeout=2.0) as c:
-        yield c
 
 
 async def test_article_body_without_boilerplate(srv: FeedServer, client: httpx.AsyncClient) -> None:

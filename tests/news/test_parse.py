@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from news.fetch import USER_AGENT, fetch, make_client
+from news.fetch import fetch
 from news.models import ParsedFeed
 from news.parse import parse_feed
 from tests.support.feedserver import FeedServer
@@ -22,18 +21,6 @@ RSS = (FEEDS / "arabic.rss.xml").read_bytes()
 ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 MOJIBAKE = re.compile("[ÃØÙÚÛ]|\ufffd")  # UTF-8 read as Latin-1/windows-1252, or replacement characters
 RSS_TYPE = {"Content-Type": "application/rss+xml"}
-
-
-@pytest.fixture
-async def srv() -> AsyncIterator[FeedServer]:
-    async with FeedServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(user_agent=USER_AGENT, timeout=2.0) as c:
-        yield c
 
 
 async def get(srv: FeedServer, client: httpx.AsyncClient, path: str, body: bytes, **options: object) -> ParsedFeed:
