@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from telegram import Update
 
+from handlers.common import followed_topics, topics_listing
 from handlers.context import Context, language
-from handlers.start import followed_topics, topics_listing
 from handlers.texts import t
 from news.render import render_digest
 from storage import articles, subscribers

@@ -7,18 +7,17 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
-from telegram.constants import ChatType
-from telegram.error import TelegramError
 
-from handlers.context import Context, forum_thread, language
-from handlers.start import (
+from handlers.common import (
     callback_data,
     followed_topics,
     key_from_callback,
+    may_change_follows,
     remember_chat,
     topic_buttons,
     topics_listing,
 )
+from handlers.context import Context, forum_thread, language
 from handlers.texts import t
 from news.topics import (
     KEYWORD_MAX_CHARS,
@@ -41,30 +40,6 @@ BUTTON_QUERY_CHARS = 30  # the query is cut to this length inside a button label
 KEYWORD_FROM_MESSAGE = "kw:"
 POPULAR_MARK, ACTIVE_MARK = "⭐", "🔥"
 _TAG = re.compile(r"<[^>]*>")
-
-
-async def may_change_follows(update: Update, context: Context) -> bool:
-    """Whether this update may change the chat's follows (and delivery settings).
-
-    Private chats always may; groups only through admins (an anonymous admin writes as the group itself; a
-    message sent on behalf of another channel may not); in channels commands come from admins, but every
-    reader can press a button, so a button press needs an admin.
-    """
-    chat, user = update.effective_chat, update.effective_user
-    if chat is None or chat.type == ChatType.PRIVATE:
-        return True
-    if chat.type == ChatType.CHANNEL and update.callback_query is None:
-        return True
-    message = update.effective_message
-    if update.callback_query is None and message is not None and message.sender_chat is not None:
-        return message.sender_chat.id == chat.id  # an anonymous admin posts as the group itself
-    if user is None:
-        return False
-    try:
-        member = await context.bot.get_chat_member(chat.id, user.id)
-    except TelegramError:
-        return False
-    return member.status in ("creator", "administrator")
 
 
 async def _follow_topic(update: Update, context: Context, topic: Topic) -> str:

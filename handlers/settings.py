@@ -13,9 +13,8 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
+from handlers.common import may_change_follows, remember_chat
 from handlers.context import Context, forum_thread, language
-from handlers.follow import may_change_follows
-from handlers.start import remember_chat
 from handlers.texts import t
 from news.render import isolate
 from storage import outbox, subscribers

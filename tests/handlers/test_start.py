@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from handlers.start import callback_data, key_from_callback
+from handlers.common import callback_data, key_from_callback
 from handlers.texts import t
 from tests.handlers.conftest import RunningBot
 
