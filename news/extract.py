@@ -59,12 +59,23 @@ def _longest_rule() -> int:
     return max((rule.max_words for rule in boilerplate_rules() if rule.kind in _LINE_KINDS), default=0)
 
 
+def _fold_line(line: str) -> str:
+    """A line as boilerplate rules see it: letters folded, spaces collapsed."""
+    return _squash(fold_letters(line))
+
+
 def match_boilerplate(line: str) -> BoilerplateRule | None:
     """The first boilerplate rule that matches one line of text, if any."""
     n_words = len(line.split())
     if n_words > _longest_rule():
         return None
-    folded = _HSPACE.sub(" ", fold_letters(line)).strip()
+    return _match_folded(_fold_line(line), n_words)
+
+
+def _match_folded(folded: str, n_words: int) -> BoilerplateRule | None:
+    """`match_boilerplate` of a line already folded with `_fold_line`, of `n_words` words."""
+    if n_words > _longest_rule():
+        return None
     for rule in boilerplate_rules():
         if rule.kind in _LINE_KINDS and n_words <= rule.max_words and rule.pattern.search(folded):
             return rule
@@ -93,7 +104,11 @@ def strip_prefix(line: str) -> str:
 
     [[prefix]] patterns match the start of the folded line and end at a space or the line's end.
     """
-    folded = _HSPACE.sub(" ", fold_letters(line)).strip()
+    return _strip_prefix_folded(line, _fold_line(line))
+
+
+def _strip_prefix_folded(line: str, folded: str) -> str:
+    """`strip_prefix` of a line whose `_fold_line` form is `folded`."""
     for rule in boilerplate_rules():
         if rule.kind == "prefix" and (match := rule.pattern.match(folded)):
             return _after_words(line, len(match.group().split()), True)
@@ -119,16 +134,41 @@ _HSPACE = re.compile("[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _TATWEEL = re.compile("(?<![\u0621-\u064a])([\u0621-\u064a])\u0640+(?![\u0621-\u064a])|\u0640+")
 
 
-def _clean_line(line: str) -> str:
-    """One line with invisible marks and tatweel removed and its spaces collapsed."""
-    line = _INVISIBLE.sub("", line)
-    line = _TATWEEL.sub(lambda m: f"{m.group(1)}\u0640" if m.group(1) else "", line)
-    return _HSPACE.sub(" ", line).strip()
+_NOT_HORIZONTAL = re.compile("[\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")  # spaces to str.split, not to _HSPACE
 
 
-def _lines(text: str) -> list[str]:
-    """Non-empty cleaned lines of a text (any line break separates paragraphs)."""
-    return [line for line in (strip_prefix(_clean_line(raw)) for raw in text.splitlines()) if line]
+def _squash(line: str) -> str:
+    """A line with runs of horizontal space made one space, stripped (str.split is far faster than re.sub)."""
+    if _NOT_HORIZONTAL.search(line):
+        return _HSPACE.sub(" ", line).strip()
+    return " ".join(line.split())
+
+
+def _drop_tatweel(text: str) -> str:
+    """Text without tatweel, but kept after a one-letter abbreviation or clitic ("1436هـ", "بـ")."""
+    if "\u0640" not in text:
+        return text
+    return _TATWEEL.sub(lambda m: f"{m.group(1)}\u0640" if m.group(1) else "", text)
+
+
+def _lines(text: str) -> list[tuple[str, str]]:
+    """Non-empty cleaned lines of a text (any line break separates paragraphs), each with its folded form.
+
+    Invisible marks and tatweel go first, over the whole text: neither rule looks across a line break.
+    """
+    out = []
+    for raw in _drop_tatweel(_INVISIBLE.sub("", text)).splitlines():
+        line = _squash(raw)
+        if not line:
+            continue
+        folded = _fold_line(line)
+        stripped = _strip_prefix_folded(line, folded)
+        if stripped is not line:
+            if not stripped:
+                continue
+            line, folded = stripped, _fold_line(stripped)
+        out.append((line, folded))
+    return out
 
 
 # ---- boilerplate -------------------------------------------------------------------------------------
@@ -142,15 +182,15 @@ def _looks_like_headline(line: str) -> bool:
     return len(line.split()) <= _HEADLINE_MAX_WORDS and not line.rstrip("”»\"') ").endswith(tuple(_SENTENCE_END))
 
 
-def _drop_boilerplate(lines: list[str]) -> list[str]:
+def _drop_boilerplate(lines: list[tuple[str, str]]) -> list[str]:
     """Lines without boilerplate: dropped lines, related-article lists and trailing comment forms."""
-    total = sum(len(line) for line in lines)
+    total = sum(len(line) for line, _ in lines)
     kept: list[str] = []
     seen = 0
     in_list = False
-    for line in lines:
+    for line, folded in lines:
         seen += len(line)
-        rule = match_boilerplate(line)
+        rule = _match_folded(folded, len(line.split()))
         if rule is None:
             if in_list and _looks_like_headline(line):
                 continue
@@ -174,25 +214,32 @@ _PARAPHRASE_WORDS = 0.9
 _PARAPHRASE_SHARE = 0.4
 
 
-@dataclass(frozen=True)
 class _Paragraph:
-    """A kept paragraph with what is used to spot repeats."""
+    """A kept paragraph with what is used to spot repeats (content words and numbers only when needed)."""
 
-    text: str
-    key: tuple[str, ...]
-    shingles: frozenset[tuple[str, ...]]
-    content: frozenset[str]
-    numbers: frozenset[str]
+    __slots__ = ("_content", "_numbers", "key", "shingles", "text")
 
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.key = tuple(tokens(text))
+        self.shingles = frozenset(zip(*(self.key[k:] for k in range(_SHINGLE)), strict=False))
+        self._content: frozenset[str] | None = None
+        self._numbers: frozenset[str] = frozenset()
 
-def _paragraph(text: str) -> _Paragraph:
-    """A paragraph with its matching key, word 3-grams, content words and numbers."""
-    toks = tuple(tokens(text))
-    grams = frozenset(zip(*(toks[k:] for k in range(_SHINGLE)), strict=False))
-    distinct = set(toks)
-    numbers = frozenset(tok for tok in distinct if tok.isdigit())
-    content = frozenset(tok for tok in distinct - numbers if len(tok) > 1 and not is_stopword(tok))
-    return _Paragraph(text, toks, grams, content, numbers)
+    @property
+    def content(self) -> frozenset[str]:
+        """Distinct content words (no numbers, stop words or one-letter tokens)."""
+        if self._content is None:
+            distinct = set(self.key)
+            self._numbers = frozenset(tok for tok in distinct if tok.isdigit())
+            self._content = frozenset(tok for tok in distinct - self._numbers if len(tok) > 1 and not is_stopword(tok))
+        return self._content
+
+    @property
+    def numbers(self) -> frozenset[str]:
+        """Distinct number tokens."""
+        _ = self.content
+        return self._numbers
 
 
 def _inside(small: _Paragraph, big: _Paragraph) -> bool:
@@ -214,11 +261,14 @@ def _collapse_repeats(lines: list[str]) -> list[str]:
     """Paragraphs with repeats removed; a fuller later version replaces the earlier one in place."""
     kept: list[_Paragraph] = []
     for line in lines:
-        new = _paragraph(line)
+        new = _Paragraph(line)
         if new.key:
+            long_new = len(new.shingles) >= _MIN_SHINGLES
             for i, old in enumerate(kept):
                 if not old.key:
                     continue
+                if long_new and len(old.shingles) >= _MIN_SHINGLES and new.shingles.isdisjoint(old.shingles):
+                    continue  # no shared 3-gram: neither holds the other (the common case, found fast)
                 new_inside, old_inside = _inside(new, old), _inside(old, new)
                 if old_inside and (not new_inside or len(new.key) > len(old.key)):
                     kept[i] = new

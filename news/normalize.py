@@ -19,13 +19,12 @@ _CHAR_PAIRS = (
     *((chr(0x06F0 + d), str(d)) for d in range(10)),  # Persian digits
 )  # fmt: skip
 _WORD = re.compile(r"\w+")
-_SPACE = re.compile(r"\s+")
 
 
 def normalize_arabic(text: str) -> str:
     """Fold an Arabic text for matching: NFKC, no diacritics/tatweel, one alef/yeh/heh form, ASCII digits, lower."""
     text = unicodedata.normalize("NFKC", text)
-    return _SPACE.sub(" ", fold_letters(text).lower()).strip()
+    return " ".join(fold_letters(text).lower().split())  # split() and re's \s agree on what is a space
 
 
 def fold_letters(text: str) -> str:

@@ -54,7 +54,12 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     try:
         if _declares_entities(fixed_body, fixed_headers):
             return ParsedFeed(title=None, items=(), error="refused: XML entity declarations")
-        result = feedparser.parse(io.BytesIO(fixed_body), response_headers=fixed_headers, resolve_relative_uris=False)
+        result = feedparser.parse(
+            io.BytesIO(fixed_body),
+            response_headers=fixed_headers,
+            resolve_relative_uris=False,
+            sanitize_html=False,  # html_to_text keeps only text (no script, style or markup)
+        )
     except Exception:  # feedparser's "never raises" has holes (e.g. non-UTF-8 bytes in encoding="…")
         log.warning("feedparser failed on %s", url, exc_info=True)
         return ParsedFeed(title=None, items=(), error="malformed XML")
