@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from news import dedupe
@@ -42,7 +42,7 @@ from settings import Settings
 from storage import articles as article_store
 from storage import feeds as feed_store
 from storage import outbox, subscribers
-from storage.db import utcnow
+from storage.db import insert_rows, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -440,7 +440,10 @@ class Refresher:
         fetched: FetchResult,
         parsed: ParsedFeed,
     ) -> FeedReport:
-        """One transaction for the feed: entries, articles, stories, topics, outbox rows and the feed's state."""
+        """One transaction for the feed: entries, articles, stories, topics, outbox rows and the feed's state.
+
+        Rows are written in a few batched statements (stories, articles, entries), not one per row.
+        """
         row = await session.get(feed_store.Feed, feed_id)
         assert row is not None
         stored_by_hash = await article_store.articles_by_hash(session, [b.article.content_hash for b in built])
@@ -458,9 +461,8 @@ class Refresher:
             keys = set(article.topic_keys)
             replaced = plan.upgrades.get(b.item_key)
             if replaced is not None:  # a fuller copy of a stored lead: it takes the lead's place
-                await article_store.replace_text(
-                    session, replaced.id, text=article.text, digest=article.digest, content_hash=article.content_hash
-                )
+                text, digest, content = article.text, article.digest, article.content_hash
+                batch.replaced.append({"id": replaced.id, "text": text, "digest": digest, "content_hash": content})
                 self.grouper.story_ids[article.content_hash] = replaced.story_id
                 batch.link(b.item_key, article.url, article.published, replaced.id, replaced.story_id)
                 batch.by_hash[article.content_hash] = (replaced.id, replaced.story_id)
@@ -468,7 +470,7 @@ class Refresher:
                 batch.topics.setdefault(replaced.story_id, set()).update(keys)
                 continue
             story_key, story_id = self.grouper.assign(article.content_hash, b.sig)
-            story: int | article_store.Story
+            story: int | _NewStory
             if story_id is not None:
                 story = story_id
                 batch.grown[story_id] = None
@@ -476,35 +478,23 @@ class Refresher:
             elif story_key in batch.new_stories:
                 story = batch.new_stories[story_key]
             else:
-                story = batch.new_stories[story_key] = article_store.Story(
-                    title=article.title, digest=article.digest, published_at=article.published
-                )
-                session.add(story)
+                story = batch.new_stories[story_key] = _NewStory(article.title, article.digest, article.published)
             batch.add(b.item_key, article, story)
             batch.topics.setdefault(story, set()).update(keys)
 
-        await session.flush()  # story ids
-        for story_key, story in batch.new_stories.items():
-            self.grouper.story_ids[story_key] = story.id
-        for stored, story in batch.new_articles:
-            stored.story_id = story if isinstance(story, int) else story.id
-            self.grouper.story_ids[stored.content_hash] = stored.story_id
-        session.add_all(stored for stored, _ in batch.new_articles)
-        await session.flush()  # article ids
+        if batch.replaced:
+            await session.execute(update(article_store.Article), batch.replaced)
+        await batch.insert(session)
+        for story_key, new_story in batch.new_stories.items():
+            self.grouper.story_ids[story_key] = new_story.id
+        for new_article in batch.new_articles:
+            self.grouper.story_ids[new_article.content_hash] = new_article.story_id
         outlets = await article_store.story_sources(session, sorted(batch.touched))  # before this feed's entries
         new_outlet = {
             story for story in batch.touched if row.display_name not in {s.name for s in outlets.get(story, ())}
         }
-        session.add_all(
-            article_store.Entry(
-                feed_id=feed_id,
-                key=key,
-                article_id=target if isinstance(target, int) else target.id,
-                url=url,
-                published_at=published,
-            )
-            for key, url, published, target in batch.entries
-        )
+        if batch.entries:
+            await session.execute(insert(article_store.Entry), batch.entry_rows(feed_id))
         backfill = row.last_success_at is None  # a feed's first fetch fills history, it pushes nothing
         queued = await self._topics_and_pushes(session, batch.topics, backfill)
         await self._stories_changed(session, batch.grown, new_outlet)
@@ -526,7 +516,7 @@ class Refresher:
         )
 
     async def _topics_and_pushes(
-        self, session: AsyncSession, topics: dict[int | article_store.Story, set[str]], backfill: bool
+        self, session: AsyncSession, topics: dict[int | _NewStory, set[str]], backfill: bool
     ) -> int:
         """Attach topic keys to stories and queue each story for the chats following a topic it newly has.
 
@@ -538,18 +528,27 @@ class Refresher:
         existing = await article_store.topics_of(session, stored_ids)
         cutoff = utcnow() - timedelta(hours=self.settings.push_max_age_hours)
         queued = 0
+        rows = []
         for story_id, story in sorted(ids.items()):
             added = topics[story] - existing.get(story_id, set())
-            session.add_all(article_store.StoryTopic(story_id=story_id, topic_key=key) for key in sorted(added))
+            rows.extend({"story_id": story_id, "topic_key": key} for key in sorted(added))
             if backfill or not added:
                 continue
-            row = story if isinstance(story, article_store.Story) else await session.get(article_store.Story, story)
-            if row is None or row.published_at < cutoff:
+            if isinstance(story, _NewStory):
+                published = story.published_at
+            else:
+                stored = await session.get(article_store.Story, story)
+                if stored is None:
+                    continue
+                published = stored.published_at
+            if published < cutoff:
                 continue
             chats = await subscribers.followers_of(session, added)
             if chats:
                 queued += await outbox.enqueue(session, story_id, chats)
                 self.grouper.settle(story_id)
+        if rows:
+            await session.execute(insert(article_store.StoryTopic), rows)
         return queued
 
     async def _stories_changed(self, session: AsyncSession, grown: dict[int, str | None], new_outlet: set[int]) -> None:
@@ -561,16 +560,20 @@ class Refresher:
         changed = set(grown) | new_outlet
         if not changed:
             return
-        await session.flush()
-        stories = await article_store.stories_by_id(session, changed)
         texts = await article_store.texts_of_stories(session, grown, limit=STORY_TEXTS)
         several = {story_id: value for story_id, value in texts.items() if len(value[1]) > 1}
         digests = await self._offload(story_digests, several, self.settings.digest_max_words) if several else {}
         now = utcnow()
-        for story_id, story in sorted(stories.items()):
-            story.digest = digests.get(story_id) or grown.get(story_id) or story.digest
-            story.updated_at = now
-            await outbox.story_changed(session, story_id)
+        rows: list[dict[str, object]] = []
+        for story_id in sorted(changed):
+            digest = digests.get(story_id) or grown.get(story_id)
+            rows.append({"id": story_id, "updated_at": now} | ({"digest": digest} if digest else {}))
+        # one executemany per set of columns: stories with a new digest, and those only touched
+        for with_digest in (True, False):
+            same = [r for r in rows if ("digest" in r) is with_digest]
+            if same:
+                await session.execute(update(article_store.Story), same)
+        await outbox.stories_changed(session, sorted(changed), now=now)
 
     async def _record_error(self, feed_id: int, reason: str, retry_after: float | None = None) -> None:
         async with self.sessionmaker.begin() as session:
@@ -607,41 +610,97 @@ def story_digests(stories: dict[int, tuple[str, list[str]]], max_words: int) -> 
     return {story_id: summarize_many(title, texts, max_words=max_words) for story_id, (title, texts) in stories.items()}
 
 
+@dataclass(eq=False)
+class _NewStory:
+    """A story this feed starts; `id` is set once it is inserted."""
+
+    title: str
+    digest: str
+    published_at: datetime
+    id: int = 0
+
+
+@dataclass(eq=False)
+class _NewArticle:
+    """An article this feed adds; `id` is set once it is inserted."""
+
+    article: Article
+    story: int | _NewStory
+    id: int = 0
+
+    @property
+    def content_hash(self) -> str:
+        return self.article.content_hash
+
+    @property
+    def story_id(self) -> int:
+        return self.story if isinstance(self.story, int) else self.story.id
+
+
 @dataclass
 class _Batch:
     """What one feed's store adds: entries, new articles and stories, topic keys, changed stories."""
 
-    entries: list[tuple[str, str | None, datetime, int | article_store.Article]] = field(default_factory=list)
-    new_articles: list[tuple[article_store.Article, int | article_store.Story]] = field(default_factory=list)
-    new_stories: dict[str, article_store.Story] = field(default_factory=dict)  # story key → story
-    by_hash: dict[str, tuple[int | article_store.Article, int | article_store.Story]] = field(default_factory=dict)
-    topics: dict[int | article_store.Story, set[str]] = field(default_factory=dict)
+    entries: list[tuple[str, str | None, datetime, int | _NewArticle]] = field(default_factory=list)
+    new_articles: list[_NewArticle] = field(default_factory=list)
+    new_stories: dict[str, _NewStory] = field(default_factory=dict)  # story key → story
+    by_hash: dict[str, tuple[int | _NewArticle, int | _NewStory]] = field(default_factory=dict)
+    topics: dict[int | _NewStory, set[str]] = field(default_factory=dict)
     grown: dict[int, str | None] = field(default_factory=dict)  # stored story → its replaced article's digest
     touched: set[int] = field(default_factory=set)  # stored stories that gained an entry
+    replaced: list[dict[str, object]] = field(default_factory=list)  # stored articles given a fuller text
 
     def link(
         self,
         key: str,
         url: str | None,
         published: datetime,
-        article: int | article_store.Article,
-        story: int | article_store.Story,
+        article: int | _NewArticle,
+        story: int | _NewStory,
     ) -> None:
         """An entry for an article that is stored already (or added earlier in this batch)."""
         self.entries.append((key, url, published, article))
         if isinstance(story, int):
             self.touched.add(story)
 
-    def add(self, key: str, article: Article, story: int | article_store.Story) -> None:
-        """A new article row in a story, and its entry."""
-        row = article_store.Article(
-            content_hash=article.content_hash,
-            url=article.url,
-            title=article.title,
-            text=article.text,
-            digest=article.digest,
-            published_at=article.published,
-        )
-        self.new_articles.append((row, story))
-        self.by_hash[article.content_hash] = (row, story)
-        self.entries.append((key, article.url, article.published, row))
+    def add(self, key: str, article: Article, story: int | _NewStory) -> None:
+        """A new article in a story, and its entry."""
+        new = _NewArticle(article, story)
+        self.new_articles.append(new)
+        self.by_hash[article.content_hash] = (new, story)
+        self.entries.append((key, article.url, article.published, new))
+
+    async def insert(self, session: AsyncSession) -> None:
+        """Insert the new stories, then the new articles, and give both their ids."""
+        stories = list(self.new_stories.values())
+        story_rows = [{"title": s.title, "digest": s.digest, "published_at": s.published_at} for s in stories]
+        for story, story_id in zip(stories, await insert_rows(session, article_store.Story, story_rows), strict=True):
+            story.id = story_id
+        article_rows = [
+            {
+                "story_id": new.story_id,
+                "content_hash": new.article.content_hash,
+                "url": new.article.url,
+                "title": new.article.title,
+                "text": new.article.text,
+                "digest": new.article.digest,
+                "published_at": new.article.published,
+            }
+            for new in self.new_articles
+        ]
+        ids = await insert_rows(session, article_store.Article, article_rows)
+        for new, article_id in zip(self.new_articles, ids, strict=True):
+            new.id = article_id
+
+    def entry_rows(self, feed_id: int) -> list[dict[str, object]]:
+        """The entries as rows to insert (after `insert`, so new articles have ids)."""
+        return [
+            {
+                "feed_id": feed_id,
+                "key": key,
+                "article_id": target if isinstance(target, int) else target.id,
+                "url": url,
+                "published_at": published,
+            }
+            for key, url, published, target in self.entries
+        ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncAttrs,
@@ -47,8 +47,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 
 
 class Base(AsyncAttrs, DeclarativeBase):
@@ -105,3 +103,18 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the database schema to the latest migration."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, object]]) -> list[int]:
+    """Insert rows in batches (one statement per thousand or so, not one per row); their new ids, in row order.
+
+    PostgreSQL returns ids in parameter order itself. SQLite cannot (SQLAlchemy would fall back to one INSERT per
+    row), but one multi-row INSERT gives its rows rowids in VALUES order, each above every id before it, so the
+    returned ids sorted are the rows' ids in order.
+    """
+    if not rows:
+        return []
+    in_order = session.get_bind().dialect.name != "sqlite"
+    stmt = insert(model).returning(model.id, sort_by_parameter_order=in_order)  # type: ignore[attr-defined]
+    ids = list((await session.scalars(stmt, rows)).all())
+    return ids if in_order else sorted(ids)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from storage import articles
 from storage import feeds as feed_store
+from storage.db import insert_rows
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -106,3 +108,16 @@ async def test_entries_are_unique_per_feed_and_key(db) -> None:
     with pytest.raises(IntegrityError):
         async with db.begin() as session:
             session.add(articles.Entry(feed_id=f.id, key="k1", article_id=stored.id, url=None, published_at=NOW))
+
+
+async def test_insert_rows_returns_each_rows_id_in_order(db) -> None:  # type: ignore[no-untyped-def]
+    """Batched inserts (SQLite cannot return ids in parameter order itself) give every row its own id."""
+    async with db.begin() as session:
+        await _story(session, "قبل", [("نص سابق", None)])  # ids do not start at 1
+        rows = [{"title": f"قصة {n}", "digest": "", "published_at": NOW - timedelta(minutes=n)} for n in range(2500)]
+        ids = await insert_rows(session, articles.Story, rows)
+        assert await insert_rows(session, articles.Story, []) == []
+    assert len(set(ids)) == len(rows)
+    async with db() as session:
+        titles = dict((await session.execute(select(articles.Story.id, articles.Story.title))).all())
+    assert [titles[story_id] for story_id in ids] == [row["title"] for row in rows]
