@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from itertools import filterfalse
 
 from news.normalize import words
 
@@ -37,6 +38,7 @@ MIN_CORPUS = 200  # IDF pretends the corpus has at least this many documents (sa
 MAX_POSTING_SHARE = 0.05  # lead words in more than this share of documents do not propose candidates...
 MIN_POSTING_CAP = 20  # ... but a word in up to this many documents always may (small or young indexes)
 MIN_SHARED_LEAD = 3  # candidates share at least this many such lead words
+TOKEN_CACHE_SIZE = 1 << 16  # distinct words whose content token is remembered (news vocabulary repeats a lot)
 
 # Function words and newsroom fillers (normalised like `words`: ى→ي, ة→ه, أ/إ/آ→ا).
 _STOP_TEXT = """
@@ -76,16 +78,44 @@ def _strip(word: str) -> str:
     return word
 
 
+def _content_token(word: str) -> str:
+    """The content token of one normalised word: "" for a stop word or a one-letter word, digits kept whole."""
+    if len(word) <= 1 or word in STOP_WORDS:
+        return ""
+    return word if word.isdigit() else _strip(word)
+
+
+class _ContentTokens(dict[str, str]):
+    """A bounded memo of `_content_token` (a dict looked up from C is much cheaper than a call per word)."""
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= TOKEN_CACHE_SIZE:
+            self.clear()
+        token = self[word] = _content_token(word)
+        return token
+
+
+_CONTENT_TOKENS = _ContentTokens()  # news vocabulary repeats a lot: most words are looked up, not stripped again
+
+
+def _content(word_list: list[str]) -> list[str]:
+    """The content tokens of a list of normalised words, in order."""
+    return list(filter(None, map(_CONTENT_TOKENS.__getitem__, word_list)))
+
+
 def content_tokens(text: str) -> list[str]:
     """Normalised content words of a text: no stop words, no one-letter words, light clitic stripping."""
-    return [
-        word if word.isdigit() else _strip(word) for word in words(text) if len(word) > 1 and word not in STOP_WORDS
-    ]
+    return _content(words(text))
 
 
-def _numbers(tokens: Iterable[str]) -> frozenset[str]:
-    """Digit runs of the tokens ("و89" → "89"), years left out: they date the topic, not the event."""
-    return frozenset(n for t in tokens for n in _DIGITS.findall(t) if not _YEAR.fullmatch(n))
+def _numbers(word_list: Iterable[str]) -> frozenset[str]:
+    """Digit runs of the words ("و89" → "89"), years left out: they date the topic, not the event.
+
+    A word holding a digit is not all letters; words have no spaces, so one search of the others joined by
+    spaces finds the digit runs of each in turn.
+    """
+    found = _DIGITS.findall(" ".join(filterfalse(str.isalpha, word_list)))
+    return frozenset(n for n in found if not _YEAR.fullmatch(n))
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -120,15 +150,17 @@ class DocSig:
 
 def fingerprint(title: str, text: str, *, source: str = "", published: datetime | None = None) -> DocSig:
     """The signature of one article from its title and plain text."""
-    title_tokens = content_tokens(title)
-    body_tokens = content_tokens(text)
-    body_words = words(text)
+    title_words, body_words = words(title), words(text)
+    title_tokens = _content(title_words)
+    body_tokens = _content(body_words)
+    counts = Counter(title_tokens + body_tokens)
+    terms = sorted(counts)
     return DocSig(
         title=tuple(title_tokens),
         lead=tuple(title_tokens + body_tokens[:LEAD_TOKENS]),
-        tf=tuple(sorted(Counter(title_tokens + body_tokens).items())),
-        numbers=_numbers(words(title) + body_words),
-        lead_numbers=_numbers(words(title) + body_words[:LEAD_WORDS]),
+        tf=tuple(zip(terms, map(counts.__getitem__, terms), strict=True)),  # terms are distinct: sorted by term
+        numbers=_numbers(title_words + body_words),
+        lead_numbers=_numbers(title_words + body_words[:LEAD_WORDS]),
         published=_utc(published),
         source=source,
     )
