@@ -20,11 +20,13 @@ import heapq
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from itertools import filterfalse
+from itertools import chain, compress, filterfalse, repeat
+from operator import mul
+from typing import NamedTuple
 
 from news.normalize import words
 
@@ -147,6 +149,23 @@ class DocSig:
         """Term counts as a dict (for fast lookups)."""
         return dict(self.tf)
 
+    @cached_property
+    def _parts(self) -> tuple[_Part, _Part, _Part]:
+        """Full text, lead and title as distinct terms with sublinear term frequencies (what IDF then weighs)."""
+        return _part(self.counts), _part(Counter(self.lead)), _part(Counter(self.title))
+
+
+class _Part(NamedTuple):
+    """Distinct terms of a part of an article (in order) and their sublinear term frequencies 1 + log(count)."""
+
+    terms: tuple[str, ...]
+    tf: tuple[float, ...]
+
+
+def _part(counts: Mapping[str, int]) -> _Part:
+    """The part made of these term counts."""
+    return _Part(tuple(counts), tuple(1.0 + math.log(n) for n in counts.values()))
+
 
 def fingerprint(title: str, text: str, *, source: str = "", published: datetime | None = None) -> DocSig:
     """The signature of one article from its title and plain text."""
@@ -166,15 +185,32 @@ def fingerprint(title: str, text: str, *, source: str = "", published: datetime 
     )
 
 
+class _IdfLogs(dict[int, float]):
+    """Document frequency → IDF for a corpus size: a term's weight depends only on its frequency (memo)."""
+
+    def __init__(self, top: int) -> None:
+        super().__init__()
+        self._top = top  # the corpus size (at least MIN_CORPUS), plus one
+
+    def __missing__(self, df: int) -> float:
+        weight = self[df] = math.log(self._top / (df + 1))
+        return weight
+
+
 class IdfTable(Mapping[str, float]):
     """Inverse document frequencies from document counts; every term has a weight (unseen ones are rare)."""
 
     def __init__(self, df: Mapping[str, int], n_docs: int) -> None:
         self._df = df
         self._n = n_docs
+        self._logs = _IdfLogs(max(n_docs, MIN_CORPUS) + 1)
 
     def __getitem__(self, term: str) -> float:
-        return math.log((max(self._n, MIN_CORPUS) + 1) / (self._df.get(term, 0) + 1))
+        return self._logs[self._df.get(term, 0)]
+
+    def weights(self, terms: Iterable[str]) -> list[float]:
+        """The weights of many terms, in order (as `self[term]` for each, looked up from C)."""
+        return list(map(self._logs.__getitem__, map(self._df.get, terms, repeat(0))))
 
     def __contains__(self, term: object) -> bool:
         return isinstance(term, str) and self._df.get(term, 0) > 0
@@ -201,10 +237,17 @@ def idf_table(sigs: Iterable[DocSig]) -> IdfTable:
 
 
 _UNIFORM: Mapping[str, float] = {}
+_Weigher = Callable[[tuple[str, ...]], list[float]]  # terms → their IDF weights, in order
 
 
-@dataclass(frozen=True)
-class _Prepared:
+def _weigher(idf: Mapping[str, float]) -> _Weigher:
+    """How to weigh runs of terms under `idf` (an IdfTable weighs many at once; other mappings default to rare)."""
+    if isinstance(idf, IdfTable):
+        return idf.weights
+    return lambda terms: list(map(idf.get, terms, repeat(UNSEEN_IDF)))
+
+
+class _Prepared(NamedTuple):
     """A signature's weighted vectors under one IDF (computed once per comparison round)."""
 
     sig: DocSig
@@ -214,25 +257,31 @@ class _Prepared:
     lead_norm: float
     title: dict[str, float]
     title_norm: float
-    lead_idf: tuple[tuple[str, float], ...]  # distinct lead terms with their IDF
-    title_idf: tuple[tuple[str, float], ...]
+    lead_terms: tuple[str, ...]  # distinct lead terms, in order of appearance
+    lead_idf: list[float]  # their IDF
+    lead_total: float  # the sum of lead_idf
+    title_terms: tuple[str, ...]
+    title_idf: list[float]
+    title_total: float
 
 
-def _vector(counts: Mapping[str, int], idf: Mapping[str, float]) -> tuple[dict[str, float], float]:
-    """Sublinear TF × IDF weights and their norm."""
-    vec = {t: (1.0 + math.log(n)) * idf.get(t, UNSEEN_IDF) for t, n in counts.items()}
-    return vec, math.sqrt(sum(v * v for v in vec.values()))
+def _vector(part: _Part, weigh: _Weigher) -> tuple[dict[str, float], float, list[float]]:
+    """Sublinear TF × IDF weights of a part, their norm, and the IDF of its terms."""
+    terms, tf = part
+    idf = weigh(terms)
+    values = list(map(mul, tf, idf))
+    return dict(zip(terms, values, strict=True)), math.sqrt(sum(map(mul, values, values))), idf
 
 
-def _prepare(sig: DocSig, idf: Mapping[str, float]) -> _Prepared:
+def _prepare(sig: DocSig, weigh: _Weigher) -> _Prepared:
     """Weight a signature's title, lead and text with an IDF."""
-    full, full_norm = _vector(sig.counts, idf)
-    lead, lead_norm = _vector(Counter(sig.lead), idf)
-    title, title_norm = _vector(Counter(sig.title), idf)
+    full_part, lead_part, title_part = sig._parts
+    full, full_norm, _ = _vector(full_part, weigh)
+    lead, lead_norm, lead_idf = _vector(lead_part, weigh)
+    title, title_norm, title_idf = _vector(title_part, weigh)
     return _Prepared(
         sig, full, full_norm, lead, lead_norm, title, title_norm,
-        tuple((t, idf.get(t, UNSEEN_IDF)) for t in dict.fromkeys(sig.lead)),
-        tuple((t, idf.get(t, UNSEEN_IDF)) for t in dict.fromkeys(sig.title)),
+        lead_part.terms, lead_idf, sum(lead_idf), title_part.terms, title_idf, sum(title_idf),
     )  # fmt: skip
 
 
@@ -242,13 +291,12 @@ def _cosine(a: dict[str, float], a_norm: float, b: dict[str, float], b_norm: flo
         return 0.0
     if len(a) > len(b):
         a, b = b, a
-    return sum(v * b.get(t, 0.0) for t, v in a.items()) / (a_norm * b_norm)
+    return sum(map(mul, a.values(), map(b.get, a, repeat(0.0)))) / (a_norm * b_norm)
 
 
-def _cover(part: tuple[tuple[str, float], ...], whole: frozenset[str]) -> float:
-    """IDF share of the (term, idf) pairs of `part` whose term occurs in `whole`."""
-    total = sum(w for _, w in part)
-    return sum(w for t, w in part if t in whole) / total if total else 0.0
+def _cover(terms: tuple[str, ...], idf: list[float], total: float, whole: frozenset[str]) -> float:
+    """IDF share of the terms (with their IDF and its sum) that occur in `whole`."""
+    return sum(compress(idf, map(whole.__contains__, terms))) / total if total else 0.0
 
 
 def hours_apart(a: DocSig, b: DocSig) -> float:
@@ -261,8 +309,10 @@ def hours_apart(a: DocSig, b: DocSig) -> float:
 def _features(pa: _Prepared, pb: _Prepared) -> tuple[float, ...]:
     """The features of a prepared pair, in `_FEATURES` order."""
     a, b = pa.sig, pb.sig
-    cover_a, cover_b = _cover(pa.lead_idf, b.terms), _cover(pb.lead_idf, a.terms)
-    title_a, title_b = _cover(pa.title_idf, b.terms), _cover(pb.title_idf, a.terms)
+    cover_a = _cover(pa.lead_terms, pa.lead_idf, pa.lead_total, b.terms)
+    cover_b = _cover(pb.lead_terms, pb.lead_idf, pb.lead_total, a.terms)
+    title_a = _cover(pa.title_terms, pa.title_idf, pa.title_total, b.terms)
+    title_b = _cover(pb.title_terms, pb.title_idf, pb.title_total, a.terms)
     return (
         _cosine(pa.full, pa.full_norm, pb.full, pb.full_norm),
         _cosine(pa.lead, pa.lead_norm, pb.lead, pb.lead_norm),
@@ -286,14 +336,14 @@ def _probability(features: tuple[float, ...]) -> float:
 
 def pair_features(a: DocSig, b: DocSig, idf: Mapping[str, float] | None = None) -> dict[str, float]:
     """The named features of a pair (for inspection and tuning)."""
-    idf = _UNIFORM if idf is None else idf
-    return dict(zip(_FEATURES, _features(_prepare(a, idf), _prepare(b, idf)), strict=True))
+    weigh = _weigher(_UNIFORM if idf is None else idf)
+    return dict(zip(_FEATURES, _features(_prepare(a, weigh), _prepare(b, weigh)), strict=True))
 
 
 def similarity(a: DocSig, b: DocSig, idf: Mapping[str, float] | None = None) -> float:
     """Probability (0..1) that two articles report the same event; without `idf` every term weighs the same."""
-    idf = _UNIFORM if idf is None else idf
-    return _probability(_features(_prepare(a, idf), _prepare(b, idf)))
+    weigh = _weigher(_UNIFORM if idf is None else idf)
+    return _probability(_features(_prepare(a, weigh), _prepare(b, weigh)))
 
 
 def same_story(a: DocSig, b: DocSig, idf: Mapping[str, float] | None = None) -> bool:
@@ -397,14 +447,14 @@ class StoryIndex:
         self._evict()
         self._df.update(sig.terms)
         self._sigs[doc_id] = sig
-        idf = self.idf
-        prepared = _prepare(sig, idf)
+        weigh = self.idf.weights
+        prepared = _prepare(sig, weigh)
         pairs: dict[str, float] = {}
         totals: dict[str, float] = defaultdict(float)
         for other in sorted(self._candidates(sig)):
             other_sig = self._sigs[other]
             if comparable(sig, other_sig, self.window):
-                p = _probability(_features(prepared, _prepare(other_sig, idf)))
+                p = _probability(_features(prepared, _prepare(other_sig, weigh)))
                 pairs[other] = p
                 totals[self._story[other]] += p
         best, best_score = doc_id, self.threshold
@@ -468,10 +518,8 @@ class StoryIndex:
     def _candidates(self, sig: DocSig) -> set[str]:
         """Documents sharing at least MIN_SHARED_LEAD not-too-common lead words with `sig`."""
         cap = max(MIN_POSTING_CAP, MAX_POSTING_SHARE * len(self._sigs))
-        shared: Counter[str] = Counter()
-        for key in _lead_keys(sig):
-            if self._lead_df[key] <= cap:
-                shared.update(self._postings.get(key, ()))
+        lead_df, postings = self._lead_df, self._postings
+        shared = Counter(chain.from_iterable(postings.get(key, ()) for key in _lead_keys(sig) if lead_df[key] <= cap))
         return {doc for doc, n in shared.items() if n >= MIN_SHARED_LEAD}
 
     def _register(self, doc_id: str, sig: DocSig, story: str, moment: datetime | None) -> None:
@@ -511,7 +559,13 @@ class StoryIndex:
             self._settled.discard(story)
             for other in self._links.pop(story, {}):
                 self._links[other].pop(story, None)
-        self._df.subtract(sig.terms)
+        df = self._df
+        for term in sig.terms:
+            left = df[term] - 1
+            if left > 0:
+                df[term] = left
+            else:
+                df.pop(term, None)
         for key in _lead_keys(sig):
             posting = self._postings[key]
             posting.discard(doc_id)
@@ -520,9 +574,6 @@ class StoryIndex:
             self._lead_df[key] -= 1
             if self._lead_df[key] <= 0:
                 del self._lead_df[key]
-        for term in sig.terms:
-            if self._df[term] <= 0:
-                del self._df[term]
 
     def _unlink(self, a: str, b: str, amount: float) -> None:
         """Take a forgotten pair's similarity out of the link between two stories."""
@@ -565,10 +616,11 @@ def pair_similarities(
     """Similarity of every candidate pair within the time window."""
     prepared: dict[str, _Prepared] = {}
     sims: dict[tuple[str, str], float] = {}
+    weigh = _weigher(idf)
     for a, b in sorted(candidate_pairs(sigs)):
         if comparable(sigs[a], sigs[b], window):
-            pa = prepared.get(a) or prepared.setdefault(a, _prepare(sigs[a], idf))
-            pb = prepared.get(b) or prepared.setdefault(b, _prepare(sigs[b], idf))
+            pa = prepared.get(a) or prepared.setdefault(a, _prepare(sigs[a], weigh))
+            pb = prepared.get(b) or prepared.setdefault(b, _prepare(sigs[b], weigh))
             sims[(a, b)] = _probability(_features(pa, pb))
     return sims
 
