@@ -48,7 +48,7 @@ async def post_init(application) -> None:  # type: ignore[no-untyped-def]
     await migrate(data.engine)
     data.sessionmaker = make_sessionmaker(data.engine)
     data.client = make_client(user_agent=USER_AGENT, timeout=settings.fetch_timeout_seconds)
-    data.refresher = Refresher(settings, data.sessionmaker, data.client)
+    data.refresher = Refresher(settings, data.sessionmaker, data.client, workers=settings.ingest_workers)
     await data.refresher.sync_feeds()
     sender = Sender(settings, data.sessionmaker)
     await sender.recover()
@@ -61,8 +61,10 @@ async def post_init(application) -> None:  # type: ignore[no-untyped-def]
 
 
 async def post_shutdown(application) -> None:  # type: ignore[no-untyped-def]
-    """Close the HTTP client and the database."""
+    """Stop the ingest workers, close the HTTP client and the database."""
     data = application.bot_data
+    if data.refresher is not None:
+        data.refresher.close()
     if data.client is not None:
         await data.client.aclose()
     if data.engine is not None:
@@ -237,9 +239,12 @@ def cmd_poll(args: argparse.Namespace, settings: Settings, stdout: TextIO) -> in
 
     async def work(sessionmaker):  # type: ignore[no-untyped-def]
         async with make_client(user_agent=USER_AGENT, timeout=settings.fetch_timeout_seconds) as client:
-            refresher = Refresher(settings, sessionmaker, client)
-            await refresher.sync_feeds()
-            return await refresher.refresh_due(force=True)
+            refresher = Refresher(settings, sessionmaker, client, workers=settings.ingest_workers)
+            try:
+                await refresher.sync_feeds()
+                return await refresher.refresh_due(force=True)
+            finally:
+                refresher.close()
 
     reports = asyncio.run(_with_database(settings, work))
     width = max(len(report.feed) for report in reports) if reports else 4

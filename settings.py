@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     feed_max_failures: int = Field(10, ge=1, le=1000)
     allow_private_urls: bool = False
     fetch_full_text: bool = True
+    ingest_workers: int = Field(2, ge=0, le=64)
 
     send_global_per_second: float = Field(30.0, gt=0, le=30)
     send_per_chat_per_second: float = Field(1.0, gt=0, le=30)

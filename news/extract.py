@@ -129,7 +129,9 @@ def _after_words(sentence: str, n_words: int, ends_in_space: bool) -> str:
 # ---- whitespace and tatweel --------------------------------------------------------------------------
 
 _INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\x00-\x08\x0e-\x1b\x7f]")
-_HSPACE = re.compile("[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+# Space patterns match only what a single " " does not already stand for (a run, or one other space): with
+# sub(" ", …) they give the same text as "one space per run", without rewriting every single space.
+_HSPACE = re.compile("[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]{2,}|[\t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 # Tatweel is dropped, except right after a one-letter abbreviation or clitic ("1436هـ", "بـ").
 _TATWEEL = re.compile("(?<![\u0621-\u064a])([\u0621-\u064a])\u0640+(?![\u0621-\u064a])|\u0640+")
 
@@ -306,8 +308,8 @@ _LINE_TAGS = frozenset({"br", "td", "th"})
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")
 _LEFTOVER_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
-_ANY_SPACE = re.compile(r"\s+")  # source line breaks are spaces in HTML; only tags break lines
-_INLINE_SPACE = re.compile(r"[^\S\n]+")
+_ANY_SPACE = re.compile(r"\s{2,}|[^\S ]")  # source line breaks are spaces in HTML; only tags break lines
+_INLINE_SPACE = re.compile(r"[^\S\n]{2,}|[^\S\n ]")
 _BREAKING_TAG = re.compile(r"<\s*/?\s*(?:p|br|div|li|h[1-6]|tr|td|ul|ol|table|blockquote|section|article|pre)\b", re.I)
 
 
@@ -329,7 +331,7 @@ def html_to_text(markup: str) -> str:
     text = _walk(root, keep_newlines) if root is not None else re.sub(r"<[^>]*>", " ", markup)
     if _LEFTOVER_ENTITY.search(text):
         text = html.unescape(text)
-    lines = [_HSPACE.sub(" ", _INVISIBLE.sub("", line)).strip() for line in text.split("\n")]
+    lines = [_squash(line) for line in _INVISIBLE.sub("", text).split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 

@@ -19,8 +19,10 @@ import functools
 import heapq
 import itertools
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -110,6 +112,23 @@ def build_all(
             sig = dedupe.fingerprint(article.title, article.text, source=source, published=article.published)
             built.append(Built(key, article, sig))
     return built
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of worker processes for the CPU-bound stages (spawned: this process runs threads and an event loop)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_worker)
+
+
+def _warm_worker() -> None:
+    """Load a worker's modules and data (rules, gazetteer, stop words) before its first real task."""
+    now = utcnow()
+    build_all(
+        [FeedItem("w", "http://w.example/1", "إيران وروسيا", "قالت إيران وروسيا إن المحادثات مستمرة.", "", None)],
+        {},
+        now,
+        60,
+        "w",
+    )
 
 
 def recent_signatures(rows: Iterable[tuple[int, int, str, str, datetime]]) -> list[tuple[str, int, dedupe.DocSig]]:
@@ -254,8 +273,20 @@ class Refresher:
     client: httpx.AsyncClient
     grouper: StoryGrouper = field(default_factory=StoryGrouper)
     executor: Executor | None = None
+    workers: int = 0  # with no executor given: a pool of this many worker processes (0: a thread)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaded: bool = False
+    _owned: bool = False
+
+    def __post_init__(self) -> None:
+        if self.executor is None and self.workers > 0:
+            self.executor, self._owned = worker_pool(self.workers), True
+
+    def close(self) -> None:
+        """Stop the worker processes this refresher started (an executor passed in is its owner's to close)."""
+        if self._owned and self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
 
     async def sync_feeds(self) -> None:
         """Make the feeds table match FEEDS."""
@@ -297,7 +328,20 @@ class Refresher:
         """Run a CPU-bound pure function off the event loop."""
         if self.executor is None:
             return await asyncio.to_thread(func, *args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
+        executor = self.executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
+        except BrokenProcessPool:
+            if not self._owned:
+                raise
+            # A worker died (killed, out of memory): start a fresh pool and try once more there, never in this
+            # process (what killed a worker must not kill the bot).
+            log.error("an ingest worker process died; starting a new pool")
+            if self.executor is executor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self.executor = worker_pool(self.workers)
+            assert self.executor is not None
+            return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
 
     async def _refresh_feed(self, feed: feed_store.Feed, lane: Lane, keywords: frozenset[str]) -> FeedReport:
         """Fetch, parse and store one feed; failures become the feed row's error state."""
@@ -337,28 +381,64 @@ class Refresher:
         async with self.sessionmaker() as session:
             plan = await self._plan(session, feed.id, items, urls)
         full_texts = await self._full_texts(plan)  # network: outside the lane, so a slow page delays only its feed
-        # From here on one feed at a time, so each sees what the ones before it stored; the fullest texts first,
-        # so that of a lead feed and the full feed of the same site, the full one is processed and the lead linked.
-        async with lane.turn(richness(plan.process, full_texts)):
-            async with self.sessionmaker() as session:
-                plan = await self._plan(session, feed.id, items, urls, full_texts)
-            source = feed.name or parsed.title or feed.display_name  # the outlet, for story grouping
-            built = await self._build(plan.process, full_texts, source, keywords)
+        source = feed.name or parsed.title or feed.display_name  # the outlet, for story grouping
+        # With worker processes, processing starts now, beside whatever feed holds the lane; in the lane some of
+        # these items may turn out to be stored already by a feed before, and their work is dropped. In a thread
+        # it would only take turns with the lane's work, so it waits for the lane.
+        early = None
+        if self.executor is not None:
+            early = asyncio.ensure_future(self._build(plan.process, full_texts, source, keywords))
+        try:
+            # One feed at a time from here, so each sees what the ones before it stored; the fullest texts first,
+            # so that of a lead feed and the full feed of the same site, the full one is processed and the lead linked.
+            async with lane.turn(richness(plan.process, full_texts)):
+                async with self.sessionmaker() as session:
+                    final = await self._plan(session, feed.id, items, urls, full_texts)
+                built = await self._take_built(early, plan, final, full_texts, source, keywords)
+                return await self._store_or_reset(feed.id, final, built, result, parsed)
+        finally:
+            if early is not None and not early.done():
+                early.cancel()
+
+    async def _take_built(
+        self,
+        early: asyncio.Future[list[Built]] | None,
+        early_plan: Plan,
+        plan: Plan,
+        full_texts: dict[str, str | None],
+        source: str,
+        keywords: frozenset[str],
+    ) -> list[Built]:
+        """The processed items `plan` needs: those processed early, and any the early plan did not foresee."""
+        if early is None:
+            return await self._build(plan.process, full_texts, source, keywords)
+        wanted = {item_key(item) for item in plan.process}
+        built = [b for b in await early if b.item_key in wanted]
+        started = {item_key(item) for item in early_plan.process}
+        missing = [item for item in plan.process if item_key(item) not in started]
+        if missing:
+            built += await self._build(missing, full_texts, source, keywords)
+        return built
+
+    async def _store_or_reset(
+        self, feed_id: int, plan: Plan, built: list[Built], result: FetchResult, parsed: ParsedFeed
+    ) -> FeedReport:
+        """`_store` in its own transaction; on failure the story index is rebuilt from what is stored."""
+        try:
+            async with self.sessionmaker.begin() as session:
+                return await self._store(session, feed_id, plan, built, result, parsed)
+        except Exception:
+            # Rolled back: the index may hold stories that were never stored. Rebuild it from what is stored
+            # before the next feed takes the lane (an empty index would push known stories again as new ones).
+            self.grouper, self._loaded = StoryGrouper(), False
             try:
-                async with self.sessionmaker.begin() as session:
-                    return await self._store(session, feed.id, plan, built, result, parsed)
-            except Exception:
-                # Rolled back: the index may hold stories that were never stored. Rebuild it from what is stored
-                # before the next feed takes the lane (an empty index would push known stories again as new ones).
-                self.grouper, self._loaded = StoryGrouper(), False
-                try:
-                    await self._load_grouper()
-                except Exception:  # the database is failing too: the next round loads it again
-                    self.grouper = StoryGrouper()
-                raise
-            except BaseException:  # cancelled: the next round rebuilds the index
-                self.grouper, self._loaded = StoryGrouper(), False
-                raise
+                await self._load_grouper()
+            except Exception:  # the database is failing too: the next round loads it again
+                self.grouper = StoryGrouper()
+            raise
+        except BaseException:  # cancelled: the next round rebuilds the index
+            self.grouper, self._loaded = StoryGrouper(), False
+            raise
 
     async def _build(
         self, items: Sequence[FeedItem], full_texts: dict[str, str | None], source: str, keywords: frozenset[str]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import multiprocessing
 import re
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -565,15 +564,38 @@ async def test_cpu_stages_can_run_in_worker_processes(harness: Harness) -> None:
     harness.server.add("/a.xml", rss([Item("s", title, body, link="https://news.example/seed")], title="أ"))
     other = "وصل لافروف إلى طهران في زيارة رسمية تستمر يومين.\n\n" + body  # another outlet, one more paragraph
     harness.server.add("/b.xml", rss([Item("s2", title, other, link="https://b.example/s")]))
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=context) as pool:
-        refresher = Refresher(harness.settings, harness.db, harness.client, executor=pool)
+    refresher = Refresher(harness.settings, harness.db, harness.client, workers=1)
+    try:
         reports = await harness.run("/teasers.xml", "/a.xml", refresher=refresher)
         reports |= await harness.run("/teasers.xml", "/a.xml", "/b.xml", refresher=refresher)
+    finally:
+        refresher.close()
+    assert refresher.executor is None  # closed: its workers are stopped
     assert [reports[p].error for p in ("/teasers.xml", "/a.xml", "/b.xml")] == [None, None, None], reports
     articles = await harness.articles()
     assert len(articles) == 3 and len({a.story_id for a in articles}) == 2  # b's longer copy joins a's story
     assert any("وشهد الحفل" in a.text for a in articles)  # the teaser's page was fetched and extracted
+
+
+async def test_a_killed_worker_process_is_replaced_and_the_feed_still_stored(harness: Harness) -> None:
+    """A worker that dies (out of memory, killed by an admin) costs neither the feed nor the bot: a new pool takes over."""
+    title, body = seed_article()
+    harness.server.add("/a.xml", rss([Item("s", title, body, link="https://news.example/seed")]), headers=RSS_TYPE)
+    harness.server.add("/b.xml", rss([Item("w", *WEATHER, link="https://b.example/w")]), headers=RSS_TYPE)
+    refresher = Refresher(harness.settings, harness.db, harness.client, workers=1)
+    try:
+        assert (await harness.run("/a.xml", refresher=refresher))["/a.xml"].error is None
+        pool = refresher.executor
+        assert isinstance(pool, ProcessPoolExecutor)
+        for process in list(pool._processes.values()):  # the pool's own worker processes
+            process.kill()
+            process.join()
+        reports = await harness.run("/b.xml", refresher=refresher)
+        assert reports["/b.xml"].error is None and reports["/b.xml"].new == 1
+        assert refresher.executor is not pool
+    finally:
+        refresher.close()
+    assert len(await harness.articles()) == 2
 
 
 async def test_the_story_map_forgets_stories_that_left_the_window(harness: Harness) -> None:
@@ -620,7 +642,9 @@ async def test_a_feed_that_fails_to_store_does_not_make_the_next_feed_push_a_kno
         record_success(feed, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(feed_store, "record_success", broken_for_b)
-    routes["/b.xml"].body = rss([*b, Item("w4", WEATHER[0] + " غداً", WEATHER[1] + "\n\nوتستمر الحالة حتى الخميس.")], title="/b.xml")
+    routes["/b.xml"].body = rss(
+        [*b, Item("w4", WEATHER[0] + " غداً", WEATHER[1] + "\n\nوتستمر الحالة حتى الخميس.")], title="/b.xml"
+    )
     routes["/c.xml"].body = rss([*c, Item("i2", *other)], title="/c.xml")
     reports = await harness.run("/a.xml", "/b.xml", "/c.xml", refresher=refresher)
     assert reports["/b.xml"].error and reports["/c.xml"].new == 1
@@ -639,7 +663,11 @@ async def test_an_item_with_an_over_long_link_is_stored_without_it(both: Harness
 
 async def test_over_long_validators_do_not_fail_the_feed(both: Harness) -> None:
     """An ETag or Last-Modified longer than its column (500, 100) is not stored, and the feed still works."""
-    headers = {**RSS_TYPE, "ETag": '"' + "e" * 600 + '"', "Last-Modified": "Sun, 29 Nov 2026 10:00:00 GMT" + " " * 120 + "x"}
+    headers = {
+        **RSS_TYPE,
+        "ETag": '"' + "e" * 600 + '"',
+        "Last-Modified": "Sun, 29 Nov 2026 10:00:00 GMT" + " " * 120 + "x",
+    }
     both.server.add("/v.xml", GOOD, headers=headers)
     report = (await both.run("/v.xml"))["/v.xml"]
     assert report.error is None and report.new == 2
