@@ -79,6 +79,7 @@ _PREFIXES = frozenset(
 )
 _ENUMERABLE_KINDS = frozenset({"name", "place"})  # enumerations are of names ("سورية والعراق"), not of officials
 _END = ""  # trie key of the payload (a token is never empty)
+_LIGHT_STEM_PREFIXES = ("", "بال", "كال", "لل", "ال", "ب", "ل", "ك")  # light_stem tries them in this order
 
 # Words a /follow query may contain besides names ("Iran and Russia", "العلاقات الإيرانية الروسية").
 _QUERY_FILLERS = frozenset(
@@ -619,7 +620,7 @@ def light_stem(token: str) -> str:
         return token
     if token[0] in "وف" and len(token) > 3:
         token = token[1:]
-    for prefix in ("بال", "كال", "لل", "ال", "ب", "ل", "ك"):
+    for prefix in _LIGHT_STEM_PREFIXES[1:]:
         if token.startswith(prefix) and len(token) - len(prefix) >= 3:
             return token[len(prefix):]
     return token
@@ -653,9 +654,29 @@ class KeywordIndex:
 
     by_first: Mapping[str, frozenset[tuple[str, ...]]]
 
+    @functools.cached_property
+    def starts(self) -> frozenset[str]:
+        """Every token whose light stem is the first word of a keyword: a sequence can only start at one of them.
+
+        light_stem strips at most a conjunction and one of its prefixes, so all such tokens are generated from
+        the stems (as _build_starts does for the gazetteer) and checked with light_stem itself.
+        """
+        return frozenset(
+            form
+            for first in self.by_first
+            for form in {conj + prefix + first for conj in ("", "و", "ف") for prefix in _LIGHT_STEM_PREFIXES}
+            if light_stem(form) == first
+        )
+
 
 def keyword_index(keys: Iterable[str]) -> KeywordIndex:
     """Index keyword topic keys (other keys are ignored) for story_topic_keys(..., keywords=index)."""
+    return _keyword_index(keys if isinstance(keys, frozenset) else frozenset(keys))
+
+
+@functools.lru_cache(maxsize=8)
+def _keyword_index(keys: frozenset[str]) -> KeywordIndex:
+    """keyword_index of a set of keys (remembered: ingest indexes the same followed keywords for every feed)."""
     by_first: dict[str, set[tuple[str, ...]]] = {}
     for key in keys:
         gram = tuple(key[3:].split()) if key.startswith("kw:") else ()
@@ -667,18 +688,26 @@ def keyword_index(keys: Iterable[str]) -> KeywordIndex:
 def _followed_keyword_keys(story: _Story, keywords: Collection[str] | KeywordIndex) -> set[str]:
     """Those of the given kw: keys whose words are in the title or lead, or twice in the story.
 
-    The same rule as _keyword_keys, checked only at the positions where a wanted sequence can start.
+    The same rule as _keyword_keys, checked only in the title and sentences holding a token a wanted sequence
+    can start with (KeywordIndex.starts; most often none), at those tokens.
     """
-    wanted = (keywords if isinstance(keywords, KeywordIndex) else keyword_index(keywords)).by_first
-    if not wanted:
-        return set()
+    index = keywords if isinstance(keywords, KeywordIndex) else keyword_index(keywords)
+    wanted, starts = index.by_first, index.starts
     prominent: set[tuple[str, ...]] = set()
     seen: set[tuple[str, ...]] = set()
-    for stems, lead in _stemmed_parts(story):
-        for start in [i for i, stem in enumerate(stems) if stem in wanted]:
-            for gram in wanted[stems[start]]:
+    limits: list[int] | None = None
+    for part, tokens in enumerate((story.title, *story.sentences)):
+        if starts.isdisjoint(tokens):
+            continue
+        if part == 0:
+            lead = len(tokens)
+        else:
+            limits = limits or _lead_limits(story)
+            lead = limits[part - 1]
+        for start in [i for i, token in enumerate(tokens) if token in starts]:
+            for gram in wanted[light_stem(tokens[start])]:
                 end = start + len(gram)
-                if tuple(stems[start:end]) != gram:
+                if tuple(map(light_stem, tokens[start:end])) != gram:
                     continue
                 if end <= lead or gram in seen:
                     prominent.add(gram)
