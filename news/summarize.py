@@ -15,7 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations, islice
+from itertools import chain, repeat
 from operator import mul
 
 from news.extract import clean_text, match_boilerplate, strip_dateline
@@ -42,6 +42,9 @@ _CONNECTIVES = tuple(
         "فيما", "بينما", "حيث", "إذ", "من جهة أخرى", "من جهته", "من جانبه", "في المقابل", "وفي المقابل",
     )
 )  # fmt: skip
+_WORD_TOKENS: dict[str, tuple[str, ...]] = {}  # word -> its content tokens, emptied when it outgrows:
+_WORD_CACHE_SIZE = 1 << 16
+_CONNECTIVE_WORDS = 1 + max(len(phrase.split()) for phrase in _CONNECTIVES)  # enough words to tell
 
 FEATURES = (
     "pos_inv", "first", "second", "third", "log_index", "rel", "last", "para_inv", "cos_doc", "cos_lead",
@@ -69,6 +72,7 @@ class Sentence:
     tf: Counter[str]
     types: frozenset[str]
     connective: bool  # opens with a connective that needs the previous sentence
+    tokens: tuple[str, ...]  # the content tokens in order (tf counts them)
 
 
 def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
@@ -80,8 +84,9 @@ def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
     ]
     out: list[Sentence] = []
     for index, (p_index, s_index, sentence) in enumerate(placed):
-        folded = normalize_arabic(sentence)
-        tf = Counter(content_tokens_normalized(folded))
+        words = sentence.split()
+        tokens = tuple(chain.from_iterable(_word_tokens(words)))
+        tf = Counter(tokens)
         out.append(
             Sentence(
                 text=sentence,
@@ -90,25 +95,52 @@ def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
                 n_in_doc=len(placed),
                 paragraph=p_index,
                 para_first=s_index == 0,
-                words=len(sentence.split()),
+                words=len(words),
                 tf=tf,
                 types=frozenset(tf),
-                connective=_starts_with_connective(folded),
+                connective=_starts_with_connective(normalize_arabic(" ".join(words[:_CONNECTIVE_WORDS]))),
+                tokens=tokens,
             )
         )
     return out
 
 
-def _cosine(a: Counter[str], b: Counter[str]) -> float:
-    """Cosine similarity of two bags of tokens."""
-    if not a or not b:
-        return 0.0
+def _word_tokens(words: list[str]) -> list[tuple[str, ...]]:
+    """The content tokens of each whitespace-separated word, from a cache (news vocabulary repeats a lot).
+
+    A sentence's tokens are its words' tokens in turn: normalising never joins or splits across whitespace.
+    Words not yet cached are normalised together, joined by NUL (which normalising leaves alone).
+    """
+    cache = _WORD_TOKENS
+    try:
+        return list(map(cache.__getitem__, words))
+    except KeyError:
+        if len(cache) > _WORD_CACHE_SIZE:
+            cache.clear()
+        missing = list(dict.fromkeys(word for word in words if word not in cache))
+        folded = normalize_arabic("\0".join(missing)).split("\0")
+        for word, piece in zip(missing, folded, strict=True):
+            cache[word] = tuple(content_tokens_normalized(piece))
+        return [cache[word] for word in words]
+
+
+def _dot(a: Counter[str], b: Counter[str]) -> int:
+    """Dot product of two bags of tokens (C-level loops: this runs for every sentence pair it is asked for)."""
     if len(a) > len(b):
         a, b = b, a
-    dot = sum(count * b[tok] for tok, count in a.items() if tok in b)
-    if not dot:
+    return sum(map(mul, a.values(), map(b.get, a, repeat(0))))
+
+
+def _norm2(a: Counter[str]) -> int:
+    """Squared Euclidean norm of a bag of tokens."""
+    return sum(map(mul, a.values(), a.values()))
+
+
+def _cosine(a: Counter[str], b: Counter[str], a2: int, b2: int) -> float:
+    """Cosine similarity of two bags of tokens, given their squared norms."""
+    if not a2 or not b2:
         return 0.0
-    return dot / math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
+    return _dot(a, b) / math.sqrt(a2 * b2)
 
 
 def _starts_with_connective(folded: str) -> bool:
@@ -123,22 +155,31 @@ def _open_quote(text: str) -> bool:
     return text.count('"') % 2 == 1 or text.count("«") != text.count("»") or text.count("“") != text.count("”")
 
 
-def sentence_features(sentences: Sequence[Sentence], title: str) -> list[tuple[float, ...]]:
-    """The model features of each sentence, in FEATURES order, computed over all documents together."""
-    doc_tf: Counter[str] = Counter()
-    for s in sentences:
-        doc_tf.update(s.tf)
-    doc_norm2 = sum(v * v for v in doc_tf.values())
+def sentence_features(
+    sentences: Sequence[Sentence], title: str, which: Sequence[int] | None = None
+) -> list[tuple[float, ...]]:
+    """The model features of each sentence (or of those at `which`), in FEATURES order, over all documents together."""
+    doc_tf = Counter(chain.from_iterable(s.tokens for s in sentences))
+    doc_norm2 = _norm2(doc_tf)
     title_tf = Counter(content_tokens(title))
+    title_types = title_tf.keys()
     leads = {s.doc: s.tf + title_tf for s in sentences if s.index == 0}
+    lead_norms = {doc: _norm2(tf) for doc, tf in leads.items()}
     rows: list[tuple[float, ...]] = []
-    for k, s in enumerate(sentences):
+    for k in range(len(sentences)) if which is None else which:
+        s = sentences[k]
+        own2 = _norm2(s.tf)
         # cosine with the rest of the story, without building doc_tf - s.tf
-        dot = sum(c * doc_tf[t] for t, c in s.tf.items())
-        own2 = sum(c * c for c in s.tf.values())
+        dot = sum(map(mul, s.tf.values(), map(doc_tf.__getitem__, s.tf)))
         rest2 = doc_norm2 - 2 * dot + own2
         cos_doc = (dot - own2) / math.sqrt(own2 * rest2) if own2 and rest2 > 0 else 0.0
-        following = sentences[k + 1] if k + 1 < len(sentences) else None
+        if s.index == 0:
+            cos_lead = 1.0
+        elif s.doc in leads:
+            cos_lead = _cosine(s.tf, leads[s.doc], own2, lead_norms[s.doc])
+        else:
+            cos_lead = _cosine(s.tf, title_tf, own2, _norm2(title_tf))
+        following = k + 1 < len(sentences) and sentences[k + 1].doc == s.doc
         rows.append(
             (
                 1.0 / (s.index + 1),  # pos_inv
@@ -150,9 +191,9 @@ def sentence_features(sentences: Sequence[Sentence], title: str) -> list[tuple[f
                 float(s.index == s.n_in_doc - 1),  # last
                 1.0 / (s.paragraph + 1),  # para_inv
                 max(cos_doc, 0.0),  # cos_doc
-                1.0 if s.index == 0 else _cosine(s.tf, leads.get(s.doc, title_tf)),  # cos_lead
-                _cosine(s.tf, following.tf) if following is not None and following.doc == s.doc else 0.0,  # cos_next
-                len(s.types & title_tf.keys()) / len(title_tf) if title_tf else 0.0,  # title_overlap
+                cos_lead,
+                _cosine(s.tf, sentences[k + 1].tf, own2, _norm2(sentences[k + 1].tf)) if following else 0.0,  # cos_next
+                len(s.types & title_types) / len(title_tf) if title_tf else 0.0,  # title_overlap
                 len(s.types) / max(s.words, 1),  # content_ratio
                 float(s.connective),  # connective
             )
@@ -160,12 +201,21 @@ def sentence_features(sentences: Sequence[Sentence], title: str) -> list[tuple[f
     return rows
 
 
-def sentence_scores(sentences: Sequence[Sentence], title: str) -> list[float]:
-    """Each sentence's score exp(w·x), relative to the best one (so in (0, 1], the best is 1)."""
+def sentence_scores(sentences: Sequence[Sentence], title: str, which: Sequence[int] | None = None) -> list[float]:
+    """Each sentence's score exp(w·x), relative to the best one (so in (0, 1], the best is 1).
+
+    With `which`, only those sentences are scored (the best among them is 1) and the others get 0.
+    """
     weights = tuple(WEIGHTS[name] for name in FEATURES)
-    z = [sum(map(mul, weights, row)) for row in sentence_features(sentences, title)]
+    z = [sum(map(mul, weights, row)) for row in sentence_features(sentences, title, which)]
     top = max(z, default=0.0)
-    return [math.exp(max(v - top, -30.0)) for v in z]
+    scores = [math.exp(max(v - top, -30.0)) for v in z]
+    if which is None:
+        return scores
+    out = [0.0] * len(sentences)
+    for k, score in zip(which, scores, strict=True):
+        out[k] = score
+    return out
 
 
 def _repeats(a: Sentence, b: Sentence) -> bool:
@@ -174,18 +224,22 @@ def _repeats(a: Sentence, b: Sentence) -> bool:
     if not ta or not tb:
         return a.text == b.text
     shared = len(ta & tb)
-    return shared / len(ta | tb) >= _REPEAT or shared / min(len(ta), len(tb)) >= _REPEAT_CONTAINED
+    return shared / (len(ta) + len(tb) - shared) >= _REPEAT or shared / min(len(ta), len(tb)) >= _REPEAT_CONTAINED
+
+
+def _well_formed(s: Sentence, title_types: frozenset[str]) -> bool:
+    """Whether a sentence reads as a digest sentence: long enough, complete, quotes closed, not the title again."""
+    if s.words < _MIN_WORDS or not s.text.endswith(_SENTENCE_END) or _open_quote(s.text):
+        return False
+    if title_types and s.types:
+        shared = len(s.types & title_types)
+        return shared / (len(s.types) + len(title_types) - shared) < _TITLE_REPEAT
+    return True
 
 
 def _usable(s: Sentence, title_types: frozenset[str]) -> bool:
-    """Whether a sentence may appear in a digest: long enough, complete, quotes closed, not boilerplate or the title."""
-    if s.words < _MIN_WORDS or not s.text.endswith(_SENTENCE_END) or _open_quote(s.text):
-        return False
-    if match_boilerplate(s.text):
-        return False
-    if title_types and s.types:
-        return len(s.types & title_types) / len(s.types | title_types) < _TITLE_REPEAT
-    return True
+    """Whether a sentence may appear in a digest: well formed and not boilerplate."""
+    return _well_formed(s, title_types) and not match_boilerplate(s.text)
 
 
 def select(sentences: Sequence[Sentence], scores: Sequence[float], max_words: int, title: str = "") -> list[Sentence]:
@@ -195,26 +249,58 @@ def select(sentences: Sequence[Sentence], scores: Sequence[float], max_words: in
     (leads before later sentences), then article order.
 
     Empty when no usable sentence fits. Sentences that are not usable (too short, boilerplate, the
-    title again) are considered only when the text has no usable sentence at all.
+    title again) are considered only when the text has no usable sentence at all. The (costly) boilerplate
+    rules are checked on the sentences a digest would use, and the choice is made again without any that match.
     """
     title_types = frozenset(content_tokens(title))
     ranked = sorted((i for i, s in enumerate(sentences) if s.words <= max_words), key=lambda i: -scores[i])
-    pool = list(islice((i for i in ranked if _usable(sentences[i], title_types)), _POOL))
-    if not pool and not any(_usable(s, title_types) for s in sentences):
-        pool = ranked[:_POOL]
-    repeated = {(i, j) for i, j in combinations(pool, 2) if _repeats(sentences[i], sentences[j])}
-    best: tuple[float, tuple[int, ...]] = (-1.0, ())
-    for size in range(1, MAX_SENTENCES + 1):
-        for combo in combinations(pool, size):
-            length = sum(sentences[i].words for i in combo)
-            if length > max_words:
+    candidates = [i for i in ranked if _well_formed(sentences[i], title_types)]
+    while True:
+        pool = candidates[:_POOL]
+        if not pool:
+            if any(_usable(s, title_types) for s in sentences):
+                return []
+            pool = ranked[:_POOL]
+        best = _best_combination([sentences[i] for i in pool], [scores[i] for i in pool], max_words)
+        chosen = [pool[k] for k in best]
+        boilerplate = {i for i in chosen if i in candidates and match_boilerplate(sentences[i].text)}
+        if not boilerplate:
+            return sorted((sentences[i] for i in chosen), key=lambda s: (s.index, s.doc))
+        candidates = [i for i in candidates if i not in boilerplate]
+
+
+def _best_combination(pool: Sequence[Sentence], scores: Sequence[float], max_words: int) -> tuple[int, ...]:
+    """Positions in `pool` of the at most three non-repeating sentences within `max_words` of largest Σ score·words.
+
+    Ties go to the combination met first (pool order, smaller sets first at equal value).
+    """
+    n = len(pool)
+    words = [s.words for s in pool]
+    value = [score * w for score, w in zip(scores, words, strict=True)]
+    repeats: dict[tuple[int, int], bool] = {}
+
+    def apart(i: int, j: int) -> bool:
+        if (i, j) not in repeats:
+            repeats[i, j] = _repeats(pool[i], pool[j])
+        return not repeats[i, j]
+
+    best_value, best = -1.0, ()
+    for i in range(n):
+        if words[i] > max_words:
+            continue
+        if value[i] > best_value:
+            best_value, best = value[i], (i,)
+        for j in range(i + 1, n):
+            length = words[i] + words[j]
+            if length > max_words or not apart(i, j):
                 continue
-            if size > 1 and any(pair in repeated for pair in combinations(combo, 2)):
-                continue
-            value = sum(scores[i] * sentences[i].words for i in combo)
-            if value > best[0]:
-                best = (value, combo)
-    return [sentences[i] for i in sorted(best[1], key=lambda i: (sentences[i].index, sentences[i].doc))]
+            pair = value[i] + value[j]
+            if pair > best_value:
+                best_value, best = pair, (i, j)
+            for k in range(j + 1, n):
+                if length + words[k] <= max_words and value[k] + pair > best_value and apart(i, k) and apart(j, k):
+                    best_value, best = pair + value[k], (i, j, k)
+    return best
 
 
 def _display(s: Sentence) -> str:
@@ -232,11 +318,13 @@ def _digest(title: str, sentences: list[Sentence], max_words: int) -> list[str]:
     """The digest sentences of already split sentences (one or more documents)."""
     if not sentences or max_words <= 0:
         return []
-    chosen = select(sentences, sentence_scores(sentences, title), max_words, title)
+    title_types = frozenset(content_tokens(title))
+    # Only sentences that fit and read as digest sentences can be chosen: only they need a score.
+    which = [k for k, s in enumerate(sentences) if s.words <= max_words and _well_formed(s, title_types)]
+    chosen = select(sentences, sentence_scores(sentences, title, which or None), max_words, title)
     if chosen:
         return [_display(s) for s in chosen]
     # Nothing fits: the first usable sentence, cut at a word boundary and marked with "…".
-    title_types = frozenset(content_tokens(title))
     first = next((s for s in sentences if _usable(s, title_types)), sentences[0])
     return [_cut(_display(first), max_words)]
 
