@@ -166,8 +166,12 @@ def identifying_urls(items: Sequence[FeedItem]) -> dict[str, str]:
 
 def is_fuller(item: FeedItem, stored: article_store.StoredArticle, full_text: str | None = None) -> bool:
     """Whether an item carries much more text than the stored copy of its article (a full feed after a lead)."""
-    chars = len(best_text(item, full_text).strip())
-    return chars >= FULLER_MIN_CHARS and chars >= FULLER * stored.chars
+    return _fuller(len(best_text(item, full_text).strip()), stored.chars)
+
+
+def _fuller(chars: int, than: int) -> bool:
+    """Whether a text of `chars` characters replaces a stored copy of `than` characters."""
+    return chars >= FULLER_MIN_CHARS and chars >= FULLER * than
 
 
 def richness(items: Sequence[FeedItem], full_texts: dict[str, str | None]) -> float:
@@ -277,6 +281,7 @@ class Refresher:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaded: bool = False
     _owned: bool = False
+    _in_flight: dict[str, int] = field(default_factory=dict)  # canonical URL → characters, of items processed early
 
     def __post_init__(self) -> None:
         if self.executor is None and self.workers > 0:
@@ -382,40 +387,68 @@ class Refresher:
             plan = await self._plan(session, feed.id, items, urls)
         full_texts = await self._full_texts(plan)  # network: outside the lane, so a slow page delays only its feed
         source = feed.name or parsed.title or feed.display_name  # the outlet, for story grouping
-        # With worker processes, processing starts now, beside whatever feed holds the lane; in the lane some of
-        # these items may turn out to be stored already by a feed before, and their work is dropped. In a thread
-        # it would only take turns with the lane's work, so it waits for the lane.
-        early = None
-        if self.executor is not None:
-            early = asyncio.ensure_future(self._build(plan.process, full_texts, source, keywords))
+        # With worker processes, processing starts now, beside whatever feed holds the lane (in a thread it would
+        # only take turns with the lane's work, so it waits for the lane). Items another feed is already processing
+        # an as-full copy of are left for the lane, where they will most likely be linked to that copy.
+        early: asyncio.Future[list[Built]] | None = None
+        started = self._start_list(plan.process, urls, full_texts) if self.executor is not None else []
+        claims = self._claim(started, urls, full_texts)
+        if started:
+            early = asyncio.ensure_future(self._build(started, full_texts, source, keywords))
         try:
             # One feed at a time from here, so each sees what the ones before it stored; the fullest texts first,
             # so that of a lead feed and the full feed of the same site, the full one is processed and the lead linked.
             async with lane.turn(richness(plan.process, full_texts)):
                 async with self.sessionmaker() as session:
-                    final = await self._plan(session, feed.id, items, urls, full_texts)
-                built = await self._take_built(early, plan, final, full_texts, source, keywords)
-                return await self._store_or_reset(feed.id, final, built, result, parsed)
+                    plan = await self._plan(session, feed.id, items, urls, full_texts)
+                built = await self._take_built(early, started, plan, full_texts, source, keywords)
+                return await self._store_or_reset(feed.id, plan, built, result, parsed)
         finally:
             if early is not None and not early.done():
                 early.cancel()
+            for url, chars in claims:
+                if self._in_flight.get(url) == chars:
+                    del self._in_flight[url]
+
+    def _start_list(
+        self, items: Sequence[FeedItem], urls: dict[str, str], full_texts: dict[str, str | None]
+    ) -> list[FeedItem]:
+        """The items worth processing before the lane: no other feed is processing an as-full copy of them."""
+        chosen = []
+        for item in items:
+            key = item_key(item)
+            other = self._in_flight.get(urls.get(key, ""), 0)
+            if not other or _fuller(len(best_text(item, full_texts.get(key)).strip()), other):
+                chosen.append(item)
+        return chosen
+
+    def _claim(
+        self, items: Sequence[FeedItem], urls: dict[str, str], full_texts: dict[str, str | None]
+    ) -> list[tuple[str, int]]:
+        """Record that these items are being processed (URL → characters), for other feeds' `_start_list`."""
+        claims = []
+        for item in items:
+            key = item_key(item)
+            if key in urls:
+                chars = len(best_text(item, full_texts.get(key)).strip())
+                self._in_flight[urls[key]] = max(self._in_flight.get(urls[key], 0), chars)
+                claims.append((urls[key], chars))
+        return claims
 
     async def _take_built(
         self,
         early: asyncio.Future[list[Built]] | None,
-        early_plan: Plan,
+        started: Sequence[FeedItem],
         plan: Plan,
         full_texts: dict[str, str | None],
         source: str,
         keywords: frozenset[str],
     ) -> list[Built]:
-        """The processed items `plan` needs: those processed early, and any the early plan did not foresee."""
-        if early is None:
-            return await self._build(plan.process, full_texts, source, keywords)
+        """The processed items `plan` needs: those processed early, and the others now."""
         wanted = {item_key(item) for item in plan.process}
-        built = [b for b in await early if b.item_key in wanted]
-        started = {item_key(item) for item in early_plan.process}
-        missing = [item for item in plan.process if item_key(item) not in started]
+        built = [b for b in await early if b.item_key in wanted] if early is not None else []
+        done = {item_key(item) for item in started}
+        missing = [item for item in plan.process if item_key(item) not in done]
         if missing:
             built += await self._build(missing, full_texts, source, keywords)
         return built
