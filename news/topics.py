@@ -27,7 +27,7 @@ from datetime import date
 from itertools import combinations, pairwise
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from news.normalize import fold_letters, normalize_arabic, words
 
@@ -163,9 +163,8 @@ class Gazetteer:
     query_starts: Mapping[str, tuple[Mapping[str, Any], ...]]  # … and of query_trie
 
 
-@dataclass(frozen=True)
-class Mention:
-    """One entity mention found in a story."""
+class Mention(NamedTuple):
+    """One entity mention found in a story (a named tuple: stories have dozens, made for every article)."""
 
     entity: str
     kind: str
@@ -378,9 +377,9 @@ def _scan(
             j = i + 1
             while node is not None:
                 payload = node.get(_END)
-                if payload:
+                if payload and (best is None or j > best[0]):
                     active = [a for a in payload if a.active(when)]
-                    if active and (best is None or j > best[0]):
+                    if active:
                         best = (j, active[0])
                 if j >= n:
                     break
@@ -438,9 +437,12 @@ def find_mentions(
 def _mentions(story: _Story, when: date | None, gaz: Gazetteer) -> list[Mention]:
     """Mentions in a split story."""
     found: list[Mention] = []
+    firsts = gaz.starts.keys()
     parts = [(-1, story.title, len(story.title))]
     parts += [(i, s, lim) for i, (s, lim) in enumerate(zip(story.sentences, _lead_limits(story), strict=True))]
     for index, tokens, lead_limit in parts:
+        if firsts.isdisjoint(tokens):
+            continue  # no token enters the trie
         for start, end, alias in _scan(tokens, gaz.starts, when):
             if alias.kind == "trap":
                 continue
