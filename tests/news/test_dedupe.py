@@ -10,6 +10,8 @@ import pytest
 
 from benchmarks._evaldir import eval_dir
 from news.dedupe import (
+    LEAD_TOKENS,
+    LEAD_WORDS,
     DocSig,
     Placement,
     StoryIndex,
@@ -120,6 +122,33 @@ def test_fingerprint_keeps_numbers_but_not_years_and_makes_times_utc() -> None:
     assert s.published == datetime(2015, 8, 6, 9, tzinfo=UTC)
     naive = fingerprint("عنوان", "نص", published=datetime(2015, 8, 6, 9))
     assert naive.published == datetime(2015, 8, 6, 9, tzinfo=UTC)
+
+
+def test_fingerprint_numbers_are_digit_runs_of_words_and_lead_numbers_stop_after_the_lead() -> None:
+    text = "ارتفع العدد إلى 12 و89 في المادة3ب " + "كلمة " * LEAD_WORDS + "وبلغ 777 في 1436"
+    s = fingerprint("عنوان 45", text)
+    assert s.numbers == frozenset({"45", "12", "89", "3", "777"})
+    assert s.lead_numbers == frozenset({"45", "12", "89", "3"})
+
+
+def test_fingerprint_term_counts_are_those_of_the_content_tokens_sorted_by_term() -> None:
+    title, text = WIRE
+    s = fingerprint(title, text)
+    tokens = content_tokens(title) + content_tokens(text)
+    assert [term for term, _ in s.tf] == sorted(set(tokens))
+    assert dict(s.tf) == {term: tokens.count(term) for term in tokens}
+    assert s.lead == tuple(tokens[: len(content_tokens(title)) + LEAD_TOKENS])
+
+
+def test_idf_table_weighs_many_terms_like_one_by_one_and_like_a_plain_mapping() -> None:
+    a, b = sig(WIRE, "okaz"), sig(TRIMMED, "alriyadh", 3)
+    table = idf_table(s for _, s in corpus())
+    terms = sorted(a.terms | b.terms) + ["غير_موجود"]
+    assert table.weights(terms) == [table[t] for t in terms]
+    assert table["غير_موجود"] > table[terms[0]]  # unseen terms weigh as rare
+    plain = {t: table[t] for t in terms}
+    assert similarity(a, b, table) == similarity(a, b, plain)
+    assert similarity(a, b, table) != similarity(a, b)  # the IDF does change the score
 
 
 def test_fingerprint_is_pure_and_hashable() -> None:

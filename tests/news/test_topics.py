@@ -266,6 +266,27 @@ def test_followed_keywords_are_the_only_keyword_keys_checked() -> None:
     assert story_topic_keys(title, text, keywords=keywords) == every
 
 
+def test_followed_keywords_are_found_behind_proclitics() -> None:
+    index = keyword_index({"kw:نفط", "kw:اسعار نفط", "kw:غاز"})
+    assert {"نفط", "والنفط", "وللنفط", "بالنفط", "فالنفط"} <= index.starts
+    assert "غاز" in index.starts and "نفطي" not in index.starts
+    title = "اجتماع في فيينا"
+    text = "بدأ الاجتماع أمس.\n\nوتحدث الوزراء عن الاستثمار وللنفط دور. وقالوا إن الاستثمار بالنفط مستمر."
+    assert story_topic_keys(title, text, keywords=index) & {"kw:نفط", "kw:اسعار نفط", "kw:غاز"} == {"kw:نفط"}
+    assert story_topic_keys("ارتفاع أسعار النفط", "", keywords=index) >= {"kw:نفط", "kw:اسعار نفط"}
+
+
+def test_followed_keywords_give_the_keyword_keys_of_the_full_rule() -> None:
+    title, text = seed()
+    every = story_topic_keys(title, text)
+    keywords = sorted(k for k in every if k.startswith("kw:"))
+    absent = {"kw:" + " ".join(k[3:].split()[::-1]) for k in keywords} - set(keywords)
+    for followed in (set(keywords), set(keywords[::3]) | absent):
+        assert story_topic_keys(title, text, keywords=keyword_index(followed)) == (every - set(keywords)) | (
+            set(keywords) & followed
+        )
+
+
 def test_story_text_is_folded_like_normalize() -> None:
     from news.normalize import fold_letters
     from news.topics import _fold
