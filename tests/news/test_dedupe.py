@@ -143,7 +143,7 @@ def test_fingerprint_term_counts_are_those_of_the_content_tokens_sorted_by_term(
 def test_idf_table_weighs_many_terms_like_one_by_one_and_like_a_plain_mapping() -> None:
     a, b = sig(WIRE, "okaz"), sig(TRIMMED, "alriyadh", 3)
     table = idf_table(s for _, s in corpus())
-    terms = sorted(a.terms | b.terms) + ["غير_موجود"]
+    terms = [*sorted(a.terms | b.terms), "غير_موجود"]
     assert table.weights(terms) == [table[t] for t in terms]
     assert table["غير_موجود"] > table[terms[0]]  # unseen terms weigh as rare
     plain = {t: table[t] for t in terms}
