@@ -56,8 +56,23 @@ RELATION_CUE_REACH = 3  # the cue may stand this many tokens before the first ac
 
 _NISBA_SUFFIXES = ("", "ة", "ون", "ين", "ان", "تان", "تين", "ات")
 _ENTITY_KEYS = frozenset(
-    {"id", "kind", "ar", "en", "names", "nisba", "forms", "demonyms_en", "seats", "places", "people",
-     "codes", "traps", "exclude", "implies"}
+    {
+        "id",
+        "kind",
+        "ar",
+        "en",
+        "names",
+        "nisba",
+        "forms",
+        "demonyms_en",
+        "seats",
+        "places",
+        "people",
+        "codes",
+        "traps",
+        "exclude",
+        "implies",
+    }
 )
 _LIST_KEYS = ("names", "nisba", "forms", "demonyms_en", "seats", "places", "codes", "traps", "exclude", "implies")
 _PERSON_KEYS = frozenset({"name", "from", "until"})
@@ -74,7 +89,8 @@ _QUERY_SEPARATORS = re.compile(r"\s*(?:[-–—&/+,،|×]|\band\b|\bvs\.?\b|\bve
 _PROCLITIC_STARTS = frozenset("وفبلكا")
 # Every proclitic prefix token_variants strips: conjunction, preposition, article, and لل.
 _PREFIXES = frozenset(
-    [c + p + a for c in ("", "و", "ف") for p in ("", "ب", "ل", "ك") for a in ("", "ال")] + [c + "لل" for c in "وف"]
+    [c + p + a for c in ("", "و", "ف") for p in ("", "ب", "ل", "ك") for a in ("", "ال")]
+    + [c + "لل" for c in "وف"]
     + ["لل"]
 )
 _ENUMERABLE_KINDS = frozenset({"name", "place"})  # enumerations are of names ("سورية والعراق"), not of officials
@@ -350,13 +366,13 @@ def token_variants(token: str) -> tuple[str, ...]:
     for conj in ("", "و", "ف"):
         if not token.startswith(conj) or len(token) - len(conj) < 2:
             continue
-        rest = token[len(conj):]
+        rest = token[len(conj) :]
         for prep in ("", "ب", "ل", "ك"):
             if not rest.startswith(prep):
                 continue
             if prep == "ل" and rest.startswith("لل") and len(rest) > 3:
                 out += ["ال" + rest[2:], rest[2:]]
-            stem = rest[len(prep):]
+            stem = rest[len(prep) :]
             if (conj or prep) and len(stem) >= 2:
                 out.append(stem)
             if stem.startswith("ال") and len(stem) > 3:
@@ -427,9 +443,7 @@ def _lead_limits(story: _Story) -> list[int]:
     return limits
 
 
-def find_mentions(
-    title: str, text: str, when: date | None = None, gazetteer: Gazetteer | None = None
-) -> list[Mention]:
+def find_mentions(title: str, text: str, when: date | None = None, gazetteer: Gazetteer | None = None) -> list[Mention]:
     """Every entity mention in a story, in reading order (implied entities included, traps dropped)."""
     return _mentions(_split_story(title, text), when, gazetteer or default_gazetteer())
 
@@ -477,9 +491,7 @@ def _salient(mentions: Iterable[Mention]) -> frozenset[str]:
     salient = {m.entity for m in mentions if m.sentence < 0}
     salient |= {m.entity for m in lead if counts[m.entity] >= LEAD_MIN_SHARE * top}
     references = Counter(m.entity for m in lead)
-    salient |= {
-        m.entity for m in lead if m.sentence == 0 and references[m.entity] >= LEAD_MIN_REFERENCES
-    }
+    salient |= {m.entity for m in lead if m.sentence == 0 and references[m.entity] >= LEAD_MIN_REFERENCES}
     salient |= {e for e, c in counts.items() if c >= REPEAT_MIN_MENTIONS and c >= REPEAT_MIN_SHARE * top}
     return frozenset(salient)
 
@@ -536,16 +548,17 @@ def _related_pairs(story: _Story, mentions: Iterable[Mention], salient: frozense
         tokens = story.title if index < 0 else story.sentences[index]
         actors.sort(key=lambda m: m.start)
         for i, first in enumerate(actors):
-            for second in actors[i + 1:]:
+            for second in actors[i + 1 :]:
                 if second.start - first.end > RELATION_WINDOW:
                     break
                 if first.entity == second.entity or not {first.entity, second.entity} & salient:
                     continue
-                if _has_cue(tokens[max(0, first.start - RELATION_CUE_REACH):second.end + 1]):
+                if _has_cue(tokens[max(0, first.start - RELATION_CUE_REACH) : second.end + 1]):
                     a, b = sorted((first.entity, second.entity))
                     seen.setdefault((a, b), set()).add(index)
     return {
-        pair for pair, sentences in seen.items()
+        pair
+        for pair, sentences in seen.items()
         if len(sentences) >= 2 or any(i < story.lead_sentences for i in sentences)
     }
 
@@ -624,7 +637,7 @@ def light_stem(token: str) -> str:
         token = token[1:]
     for prefix in _LIGHT_STEM_PREFIXES[1:]:
         if token.startswith(prefix) and len(token) - len(prefix) >= 3:
-            return token[len(prefix):]
+            return token[len(prefix) :]
     return token
 
 
@@ -642,7 +655,7 @@ def _keyword_keys(story: _Story) -> set[str]:
     for stems, lead in _stemmed_parts(story):
         for n in range(1, KEYWORD_MAX_WORDS + 1):
             for start in range(len(stems) - n + 1):
-                gram = tuple(stems[start:start + n])
+                gram = tuple(stems[start : start + n])
                 counts[gram] += 1
                 if start + n <= lead:
                     prominent.add(gram)
@@ -774,7 +787,7 @@ def parse_topic(query: str, gazetteer: Gazetteer | None = None) -> Topic | None:
 
 
 def suggest(query: str, limit: int = 3, gazetteer: Gazetteer | None = None) -> list[Topic]:
-    """"Did you mean": topics whose names are closest to a (mistyped) query."""
+    """ "Did you mean": topics whose names are closest to a (mistyped) query."""
     gaz = gazetteer or default_gazetteer()
     out: list[Topic] = []
     exact = parse_topic(query, gaz)

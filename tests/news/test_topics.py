@@ -30,7 +30,30 @@ from news.topics import (
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed-article.txt"
 SEED_TITLE = "بزشكيان: إيران وروسيا لديهما وجهات نظر متقاربة بشأن القضايا الإقليمية"
-ARAB_LEAGUE = ["algeria", "bahrain", "comoros", "djibouti", "egypt", "iraq", "jordan", "kuwait", "lebanon", "libya", "mauritania", "morocco", "oman", "palestine", "qatar", "saudi_arabia", "somalia", "sudan", "syria", "tunisia", "uae", "yemen"]
+ARAB_LEAGUE = [
+    "algeria",
+    "bahrain",
+    "comoros",
+    "djibouti",
+    "egypt",
+    "iraq",
+    "jordan",
+    "kuwait",
+    "lebanon",
+    "libya",
+    "mauritania",
+    "morocco",
+    "oman",
+    "palestine",
+    "qatar",
+    "saudi_arabia",
+    "somalia",
+    "sudan",
+    "syria",
+    "tunisia",
+    "uae",
+    "yemen",
+]
 
 
 def seed() -> tuple[str, str]:
@@ -47,9 +70,21 @@ def seed() -> tuple[str, str]:
 @pytest.mark.parametrize(
     "query",
     [
-        "Iran–Russia", "Iran-Russia", "Iran — Russia", "Iran and Russia", "Iran & Russia", "russia / iran",
-        "إيران وروسيا", "إيران - روسيا", "ايران روسيا", "إيران و روسيا", "الإيرانية الروسية",
-        "العلاقات الإيرانية الروسية", "روسيا وإيران", "طهران وموسكو", "Iranian–Russian relations",
+        "Iran–Russia",
+        "Iran-Russia",
+        "Iran — Russia",
+        "Iran and Russia",
+        "Iran & Russia",
+        "russia / iran",
+        "إيران وروسيا",
+        "إيران - روسيا",
+        "ايران روسيا",
+        "إيران و روسيا",
+        "الإيرانية الروسية",
+        "العلاقات الإيرانية الروسية",
+        "روسيا وإيران",
+        "طهران وموسكو",
+        "Iranian–Russian relations",
     ],
 )
 def test_parse_pair_forms_are_canonical(query: str) -> None:
@@ -64,11 +99,26 @@ def test_parse_pair_forms_are_canonical(query: str) -> None:
 @pytest.mark.parametrize(
     ("query", "key"),
     [
-        ("Iran", "iran"), ("إيران", "iran"), ("ايران", "iran"), ("طهران", "iran"), ("الإيرانية", "iran"),
-        ("النفط", "oil"), ("oil", "oil"), ("نفط", "oil"), ("سوريا", "syria"), ("سورية", "syria"),
-        ("Saudi Arabia", "saudi_arabia"), ("الكرملين", "russia"), ("البيت الأبيض", "usa"),
-        ("US–Iran", "iran+usa"), ("U.S. and Iran", "iran+usa"), ("Gaza/Palestine", "palestine"),
-        ("حزب الله", "hezbollah"), ("الحوثيين", "houthis"), ("مجلس الأمن", "unsc"), ("IAEA", "iaea"),
+        ("Iran", "iran"),
+        ("إيران", "iran"),
+        ("ايران", "iran"),
+        ("طهران", "iran"),
+        ("الإيرانية", "iran"),
+        ("النفط", "oil"),
+        ("oil", "oil"),
+        ("نفط", "oil"),
+        ("سوريا", "syria"),
+        ("سورية", "syria"),
+        ("Saudi Arabia", "saudi_arabia"),
+        ("الكرملين", "russia"),
+        ("البيت الأبيض", "usa"),
+        ("US–Iran", "iran+usa"),
+        ("U.S. and Iran", "iran+usa"),
+        ("Gaza/Palestine", "palestine"),
+        ("حزب الله", "hezbollah"),
+        ("الحوثيين", "houthis"),
+        ("مجلس الأمن", "unsc"),
+        ("IAEA", "iaea"),
         ("النفط الإيراني", "iran+oil"),
     ],
 )
@@ -128,8 +178,16 @@ def test_example_topics_start_with_iran_russia() -> None:
 
 @pytest.mark.parametrize(
     ("token", "stem"),
-    [("وبإيران", "ايران"), ("لروسيا", "روسيا"), ("والروسية", "روسيه"), ("وللروسية", "الروسيه"),
-     ("لليمن", "اليمن"), ("فالعراق", "العراق"), ("كالسعودية", "السعوديه"), ("بالنفط", "النفط")],
+    [
+        ("وبإيران", "ايران"),
+        ("لروسيا", "روسيا"),
+        ("والروسية", "روسيه"),
+        ("وللروسية", "الروسيه"),
+        ("لليمن", "اليمن"),
+        ("فالعراق", "العراق"),
+        ("كالسعودية", "السعوديه"),
+        ("بالنفط", "النفط"),
+    ],
 )
 def test_token_variants_strip_clitics(token: str, stem: str) -> None:
     assert stem in token_variants(token.replace("إ", "ا").replace("ة", "ه"))
@@ -138,10 +196,19 @@ def test_token_variants_strip_clitics(token: str, stem: str) -> None:
 @pytest.mark.parametrize(
     ("title", "entity"),
     [
-        ("وصول وفد وبإيران", "iran"), ("صادرات لروسيا", "russia"), ("الخارجية والروسية", "russia"),
-        ("وللروسية موقف", "russia"), ("مساعدات لليمن", "yemen"), ("فالعراق يرد", "iraq"),
-        ("قمة الإيرانيين", "iran"), ("الرئيس الأميركي", "usa"), ("وفد أمريكي", "usa"), ("الأتراك", "turkey"),
-        ("Tehran and Moscow talk", "iran"), ("TEHRAN", "iran"), ("Iran's oil", "iran"),
+        ("وصول وفد وبإيران", "iran"),
+        ("صادرات لروسيا", "russia"),
+        ("الخارجية والروسية", "russia"),
+        ("وللروسية موقف", "russia"),
+        ("مساعدات لليمن", "yemen"),
+        ("فالعراق يرد", "iraq"),
+        ("قمة الإيرانيين", "iran"),
+        ("الرئيس الأميركي", "usa"),
+        ("وفد أمريكي", "usa"),
+        ("الأتراك", "turkey"),
+        ("Tehran and Moscow talk", "iran"),
+        ("TEHRAN", "iran"),
+        ("Iran's oil", "iran"),
     ],
 )
 def test_clitics_and_forms_are_matched(title: str, entity: str) -> None:
@@ -298,7 +365,12 @@ def test_story_text_is_folded_like_normalize() -> None:
 
 def test_candidate_keys_are_singles_and_sorted_pairs() -> None:
     assert candidate_keys(frozenset({"russia", "iran", "syria"})) == {
-        "iran", "russia", "syria", "iran+russia", "iran+syria", "russia+syria",
+        "iran",
+        "russia",
+        "syria",
+        "iran+russia",
+        "iran+syria",
+        "russia+syria",
     }
     assert candidate_keys(frozenset()) == set()
 
@@ -341,17 +413,22 @@ people = [{ name = "بزشكيان", from = 2024-07-28 }]
         ('[[entity]]\nid = "Iran!"\nkind = "country"\nar = "x"\nen = "y"\n', "'Iran!'"),
         ('[[entity]]\nid = "iraq"\nkind = "planet"\nar = "العراق"\nen = "Iraq"\n', "'iraq'"),
         ('[[entity]]\nid = "iraq"\nkind = "country"\nar = "العراق"\n', "'iraq': missing display name 'en'"),
-        ('[[entity]]\nid = "persia"\nkind = "country"\nar = "فارس"\nen = "Persia"\nnames = ["ايران"]\n',
-         "'persia': alias 'ايران' already belongs to 'iran'"),
+        (
+            '[[entity]]\nid = "persia"\nkind = "country"\nar = "فارس"\nen = "Persia"\nnames = ["ايران"]\n',
+            "'persia': alias 'ايران' already belongs to 'iran'",
+        ),
         ('[[entity]]\nid = "iran"\nkind = "country"\nar = "x"\nen = "y"\n', "'iran': duplicate id"),
-        ('[[entity]]\nid = "iraq"\nkind = "country"\nar = "العراق"\nen = "Iraq"\n'
-         'people = [{ name = "x", from = 2020-01-01, until = 2019-01-01 }]\n', "'iraq'"),
-        ('[[entity]]\nid = "iraq"\nkind = "country"\nar = "العراق"\nen = "Iraq"\ncolour = "red"\n',
-         "'iraq': unknown field"),
-        ('[[entity]]\nid = "iraq"\nkind = "country"\nar = "العراق"\nen = "Iraq"\nimplies = ["mars"]\n',
-         "'mars'"),
-        ('[[entity]]\nid = "iraq"\nkind = "country"\nar = "العراق"\nen = "Iraq"\nnisba = ["عراق"]\n',
-         "'iraq': nisba"),
+        (
+            '[[entity]]\nid = "iraq"\nkind = "country"\nar = "العراق"\nen = "Iraq"\n'
+            'people = [{ name = "x", from = 2020-01-01, until = 2019-01-01 }]\n',
+            "'iraq'",
+        ),
+        (
+            '[[entity]]\nid = "iraq"\nkind = "country"\nar = "العراق"\nen = "Iraq"\ncolour = "red"\n',
+            "'iraq': unknown field",
+        ),
+        ('[[entity]]\nid = "iraq"\nkind = "country"\nar = "العراق"\nen = "Iraq"\nimplies = ["mars"]\n', "'mars'"),
+        ('[[entity]]\nid = "iraq"\nkind = "country"\nar = "العراق"\nen = "Iraq"\nnisba = ["عراق"]\n', "'iraq': nisba"),
     ],
 )
 def test_gazetteer_validation_names_the_bad_entry(tmp_path: Path, extra: str, message: str) -> None:
