@@ -1,8 +1,10 @@
 """Extractive Arabic digests: one to three whole sentences of the source, never rewritten (pure).
 
-Each sentence gets a score from a small linear ranking model over position, centrality, similarity to
-the title and lead, how it continues into the next sentence, and a few readability cues (weights fitted
-on the EASC dev ids with pairwise logistic regression: `benchmarks/summaries.py --fit`). The score is
+Each sentence gets a score from a small linear ranking model over its position, how much of its
+vocabulary the rest of the story shares, its overlap with the lead (and title) and with the next sentence,
+and two readability cues (weights fitted on the EASC dev ids with pairwise logistic regression, features
+chosen by cross-validation within dev: `benchmarks/summaries.py --fit`). Similarities are over sets of
+content tokens, which is as good as counting them here and cheaper. The score is
 exp(w·x) relative to the best sentence, a stand-in for the share of its words a human extract would also
 hold, so the digest is the set of at most three sentences within the word budget that maximises
 Σ scoreᵢ·wordsᵢ, among sets without two near-repeated sentences: the budget is filled with whole
@@ -15,15 +17,16 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
-from operator import mul
+from functools import cached_property, lru_cache
+from itertools import chain
+from operator import itemgetter, mul
 
 from news.extract import clean_text, match_boilerplate, strip_dateline
 from news.normalize import normalize_arabic
 from news.text import content_tokens, content_tokens_normalized, split_sentences
 
 MAX_SENTENCES = 3
-_POOL = 12  # only the best-scored sentences are combined
+_POOL = 8  # only the best-scored sentences are combined (12 scored no better in cross-validation on dev)
 _MIN_WORDS = 5  # shorter sentences (bylines, captions) are used only when nothing else is left
 _REPEAT = 0.5  # token Jaccard (or 0.7 containment) above which two sentences say the same thing
 _REPEAT_CONTAINED = 0.7
@@ -42,19 +45,18 @@ _CONNECTIVES = tuple(
         "فيما", "بينما", "حيث", "إذ", "من جهة أخرى", "من جهته", "من جانبه", "في المقابل", "وفي المقابل",
     )
 )  # fmt: skip
-_WORD_TOKENS: dict[str, tuple[str, ...]] = {}  # word -> its content tokens, emptied when it outgrows:
+_FOLDED_WORDS: dict[str, tuple[str, tuple[str, ...]]] = {}  # word -> (normalised, tokens), emptied when it outgrows:
 _WORD_CACHE_SIZE = 1 << 16
 _CONNECTIVE_WORDS = 1 + max(len(phrase.split()) for phrase in _CONNECTIVES)  # enough words to tell
 
 FEATURES = (
-    "pos_inv", "first", "second", "third", "log_index", "rel", "last", "para_inv", "cos_doc", "cos_lead",
-    "cos_next", "title_overlap", "content_ratio", "connective",
+    "pos_inv", "second", "log_index", "rel", "last", "para_inv", "cos_doc", "cos_lead", "cos_next",
+    "content_ratio", "connective",
 )  # fmt: skip
 # Pairwise ranking weights, fitted on the EASC dev ids only (benchmarks/summaries.py --fit), rounded.
 WEIGHTS = {
-    "pos_inv": 0.372, "first": -0.035, "second": -1.31, "third": -0.002, "log_index": -1.66, "rel": -0.899,
-    "last": 1.501, "para_inv": 0.791, "cos_doc": 2.645, "cos_lead": 1.453, "cos_next": 0.573,
-    "title_overlap": -0.32, "content_ratio": 0.233, "connective": -0.749,
+    "pos_inv": 0.194, "second": -1.305, "log_index": -1.679, "rel": -0.935, "last": 1.461, "para_inv": 0.756,
+    "cos_doc": 2.212, "cos_lead": 1.419, "cos_next": 0.496, "content_ratio": 0.046, "connective": -0.71,
 }  # fmt: skip
 
 
@@ -69,10 +71,14 @@ class Sentence:
     paragraph: int
     para_first: bool
     words: int
-    tf: Counter[str]
+    tokens: tuple[str, ...]  # content tokens, in order
     types: frozenset[str]
     connective: bool  # opens with a connective that needs the previous sentence
-    tokens: tuple[str, ...]  # the content tokens in order (tf counts them)
+
+    @cached_property
+    def tf(self) -> Counter[str]:
+        """How often each content token occurs (the baselines of benchmarks/summaries.py use it)."""
+        return Counter(self.tokens)
 
 
 def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
@@ -85,8 +91,9 @@ def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
     out: list[Sentence] = []
     for index, (p_index, s_index, sentence) in enumerate(placed):
         words = sentence.split()
-        tokens = tuple(chain.from_iterable(_word_tokens(words)))
-        tf = Counter(tokens)
+        folded = _fold_words(words)
+        tokens = tuple(chain.from_iterable(map(itemgetter(1), folded)))
+        opening = " ".join(filter(None, map(itemgetter(0), folded[:_CONNECTIVE_WORDS])))
         out.append(
             Sentence(
                 text=sentence,
@@ -96,51 +103,36 @@ def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
                 paragraph=p_index,
                 para_first=s_index == 0,
                 words=len(words),
-                tf=tf,
-                types=frozenset(tf),
-                connective=_starts_with_connective(normalize_arabic(" ".join(words[:_CONNECTIVE_WORDS]))),
                 tokens=tokens,
+                types=frozenset(tokens),
+                connective=_starts_with_connective(opening),
             )
         )
     return out
 
 
-def _word_tokens(words: list[str]) -> list[tuple[str, ...]]:
-    """The content tokens of each whitespace-separated word, from a cache (news vocabulary repeats a lot).
+def _fold_words(words: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """Each whitespace-separated word's `normalize_arabic` form and content tokens, from a cache (news words repeat).
 
     A sentence's tokens are its words' tokens in turn: normalising never joins or splits across whitespace.
     Words not yet cached are normalised together, joined by NUL (which normalising leaves alone).
     """
-    cache = _WORD_TOKENS
+    cache = _FOLDED_WORDS
     try:
         return list(map(cache.__getitem__, words))
     except KeyError:
         if len(cache) > _WORD_CACHE_SIZE:
             cache.clear()
         missing = list(dict.fromkeys(word for word in words if word not in cache))
-        folded = normalize_arabic("\0".join(missing)).split("\0")
-        for word, piece in zip(missing, folded, strict=True):
-            cache[word] = tuple(content_tokens_normalized(piece))
+        for word, piece in zip(missing, normalize_arabic("\0".join(missing)).split("\0"), strict=True):
+            folded = piece.strip()
+            cache[word] = (folded, tuple(content_tokens_normalized(folded)))
         return [cache[word] for word in words]
 
 
-def _dot(a: Counter[str], b: Counter[str]) -> int:
-    """Dot product of two bags of tokens (C-level loops: this runs for every sentence pair it is asked for)."""
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(map(mul, a.values(), map(b.get, a, repeat(0))))
-
-
-def _norm2(a: Counter[str]) -> int:
-    """Squared Euclidean norm of a bag of tokens."""
-    return sum(map(mul, a.values(), a.values()))
-
-
-def _cosine(a: Counter[str], b: Counter[str], a2: int, b2: int) -> float:
-    """Cosine similarity of two bags of tokens, given their squared norms."""
-    if not a2 or not b2:
-        return 0.0
-    return _dot(a, b) / math.sqrt(a2 * b2)
+def _cosine(a: frozenset[str], b: frozenset[str] | set[str]) -> float:
+    """Cosine similarity of two sets of tokens."""
+    return len(a & b) / math.sqrt(len(a) * len(b)) if a and b else 0.0
 
 
 def _starts_with_connective(folded: str) -> bool:
@@ -148,6 +140,12 @@ def _starts_with_connective(folded: str) -> bool:
     return folded.startswith(_CONNECTIVES) and any(
         folded == phrase or folded.startswith(phrase + " ") for phrase in _CONNECTIVES
     )
+
+
+@lru_cache(maxsize=256)
+def _title_tokens(title: str) -> tuple[str, ...]:
+    """The content tokens of a title (cached: one digest looks at its title several times)."""
+    return tuple(content_tokens(title))
 
 
 def _open_quote(text: str) -> bool:
@@ -159,42 +157,29 @@ def sentence_features(
     sentences: Sequence[Sentence], title: str, which: Sequence[int] | None = None
 ) -> list[tuple[float, ...]]:
     """The model features of each sentence (or of those at `which`), in FEATURES order, over all documents together."""
-    doc_tf = Counter(chain.from_iterable(s.tokens for s in sentences))
-    doc_norm2 = _norm2(doc_tf)
-    title_tf = Counter(content_tokens(title))
-    title_types = title_tf.keys()
-    leads = {s.doc: s.tf + title_tf for s in sentences if s.index == 0}
-    lead_norms = {doc: _norm2(tf) for doc, tf in leads.items()}
+    df = Counter(chain.from_iterable(s.types for s in sentences))  # in how many sentences each token occurs
+    total = sum(df.values())
+    title_types = frozenset(_title_tokens(title))
+    leads = {s.doc: s.types | title_types for s in sentences if s.index == 0}
     rows: list[tuple[float, ...]] = []
     for k in range(len(sentences)) if which is None else which:
         s = sentences[k]
-        own2 = _norm2(s.tf)
-        # cosine with the rest of the story, without building doc_tf - s.tf
-        dot = sum(map(mul, s.tf.values(), map(doc_tf.__getitem__, s.tf)))
-        rest2 = doc_norm2 - 2 * dot + own2
-        cos_doc = (dot - own2) / math.sqrt(own2 * rest2) if own2 and rest2 > 0 else 0.0
-        if s.index == 0:
-            cos_lead = 1.0
-        elif s.doc in leads:
-            cos_lead = _cosine(s.tf, leads[s.doc], own2, lead_norms[s.doc])
-        else:
-            cos_lead = _cosine(s.tf, title_tf, own2, _norm2(title_tf))
+        n = len(s.types)
+        # how much of the sentence's vocabulary the other sentences share, cosine-like
+        shared = sum(map(df.__getitem__, s.types)) - n
         following = k + 1 < len(sentences) and sentences[k + 1].doc == s.doc
         rows.append(
             (
                 1.0 / (s.index + 1),  # pos_inv
-                float(s.index == 0),  # first
                 float(s.index == 1),  # second
-                float(s.index == 2),  # third
                 math.log(s.index + 1),  # log_index
                 s.index / max(s.n_in_doc - 1, 1),  # rel
                 float(s.index == s.n_in_doc - 1),  # last
                 1.0 / (s.paragraph + 1),  # para_inv
-                max(cos_doc, 0.0),  # cos_doc
-                cos_lead,
-                _cosine(s.tf, sentences[k + 1].tf, own2, _norm2(sentences[k + 1].tf)) if following else 0.0,  # cos_next
-                len(s.types & title_types) / len(title_tf) if title_tf else 0.0,  # title_overlap
-                len(s.types) / max(s.words, 1),  # content_ratio
+                shared / math.sqrt(n * max(total - n, 1)) if n else 0.0,  # cos_doc
+                1.0 if s.index == 0 else _cosine(s.types, leads.get(s.doc, title_types)),  # cos_lead
+                _cosine(s.types, sentences[k + 1].types) if following else 0.0,  # cos_next
+                n / max(s.words, 1),  # content_ratio
                 float(s.connective),  # connective
             )
         )
@@ -252,7 +237,7 @@ def select(sentences: Sequence[Sentence], scores: Sequence[float], max_words: in
     title again) are considered only when the text has no usable sentence at all. The (costly) boilerplate
     rules are checked on the sentences a digest would use, and the choice is made again without any that match.
     """
-    title_types = frozenset(content_tokens(title))
+    title_types = frozenset(_title_tokens(title))
     ranked = sorted((i for i, s in enumerate(sentences) if s.words <= max_words), key=lambda i: -scores[i])
     candidates = [i for i in ranked if _well_formed(sentences[i], title_types)]
     while True:
@@ -318,7 +303,7 @@ def _digest(title: str, sentences: list[Sentence], max_words: int) -> list[str]:
     """The digest sentences of already split sentences (one or more documents)."""
     if not sentences or max_words <= 0:
         return []
-    title_types = frozenset(content_tokens(title))
+    title_types = frozenset(_title_tokens(title))
     # Only sentences that fit and read as digest sentences can be chosen: only they need a score.
     which = [k for k, s in enumerate(sentences) if s.words <= max_words and _well_formed(s, title_types)]
     chosen = select(sentences, sentence_scores(sentences, title, which or None), max_words, title)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from news import summarize as summarize_module
 from news.extract import clean_text, html_to_text
 from news.summarize import (
     FEATURES,
     MAX_SENTENCES,
     WEIGHTS,
+    select,
+    sentence_features,
+    sentence_scores,
     sentences_of,
     summarize,
     summarize_many,
@@ -177,6 +182,58 @@ def test_summarize_many_of_one_text_is_summarize() -> None:
     title, text = DESALINATION_TITLE, html_to_text((PAGES / "gulf-desalination.html").read_text(encoding="utf-8"))
     assert summarize_many(title, [text]) == summarize(title, text)
     assert summarize_many(title, []) == ""
+
+
+# Diacritics, tatweel, hamza forms, Arabic-Indic digits, a presentation-form ligature, glued punctuation,
+# a word that is only diacritics, and Latin: what the per-word token cache must fold exactly as a whole sentence.
+TRICKY = (
+    "وَلَكِنَّ الحُكُومَةَ أعلنت، يوم الخميس، عن ميزانية بـ ٢٫٥ مليار ريال للمستشفيات والمدارس الجديدة.\n\n"
+    "قالَ الوزيرُ ــ في مؤتمرٍ صحفي ـ إنّ «الإنفاق» سيرتفع ﻻ محالة إلى 3.5% خلال عام 2026م. "
+    "ً Apple و Google (شركتان) تستثمران في المنطقة!"
+)
+
+
+def test_sentence_tokens_are_those_of_the_whole_sentence() -> None:
+    sentences = sentences_of(TRICKY)
+    assert len(sentences) == 3
+    for s in sentences:
+        expected = content_tokens(s.text)
+        assert list(s.tokens) == expected
+        assert s.types == frozenset(expected)
+        assert s.tf == Counter(expected)
+        assert s.words == len(s.text.split())
+    assert sentences[0].connective  # "وَلَكِنَّ" with its diacritics is the connective "ولكن"
+    assert not sentences[1].connective
+
+
+def test_token_cache_gives_the_same_tokens_when_it_overflows(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = [s.tokens for s in sentences_of(TRICKY)]
+    monkeypatch.setattr(summarize_module, "_FOLDED_WORDS", {})
+    monkeypatch.setattr(summarize_module, "_WORD_CACHE_SIZE", 3)
+    for _ in range(2):
+        assert [s.tokens for s in sentences_of(TRICKY)] == expected
+    words = [len(s.text.split()) for s in sentences_of(TRICKY)]
+    assert len(summarize_module._FOLDED_WORDS) <= words[-1] < sum(words)  # emptied as it went, not grown
+
+
+def test_scoring_only_some_sentences_keeps_their_order() -> None:
+    title, text = DESALINATION_TITLE, html_to_text((PAGES / "gulf-desalination.html").read_text(encoding="utf-8"))
+    sentences = sentences_of(clean_text(text))
+    which = list(range(1, len(sentences), 2))
+    assert sentence_features(sentences, title, which) == [sentence_features(sentences, title)[k] for k in which]
+    full, some = sentence_scores(sentences, title), sentence_scores(sentences, title, which)
+    assert max(some) == 1.0 and all(some[k] == 0.0 for k in range(0, len(sentences), 2))
+    ratio = [some[k] / full[k] for k in which]  # the same scores up to one factor (the best is 1 among them)
+    assert max(ratio) == pytest.approx(min(ratio))
+
+
+def test_boilerplate_is_not_chosen_however_well_it_scores() -> None:
+    boilerplate = "جميع الحقوق محفوظة لصحيفة الرياض اليومية منذ عام 2000."
+    text = f"{SHORT_SECOND}\n\n{boilerplate}\n\nوأضاف الوزير أن الحكومة ستراجع الأسعار كل ثلاثة أشهر."
+    sentences = sentences_of(text)
+    chosen = select(sentences, [0.1, 1.0, 0.2], max_words=60)
+    assert [s.text for s in chosen] == [SHORT_SECOND, sentences[2].text]
+    assert [s.text for s in select(sentences, [0.1, 1.0, 0.2], max_words=15)] == [sentences[2].text]
 
 
 def test_model_is_complete() -> None:
