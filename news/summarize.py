@@ -4,11 +4,10 @@ Each sentence gets a score from a small linear ranking model over its position, 
 vocabulary the rest of the story shares, its overlap with the lead (and title) and with the next sentence,
 and two readability cues (weights fitted on the EASC dev ids with pairwise logistic regression, features
 chosen by cross-validation within dev: `benchmarks/summaries.py --fit`). Similarities are over sets of
-content tokens, which is as good as counting them here and cheaper. The score is
-exp(w·x) relative to the best sentence, a stand-in for the share of its words a human extract would also
-hold, so the digest is the set of at most three sentences within the word budget that maximises
-Σ scoreᵢ·wordsᵢ, among sets without two near-repeated sentences: the budget is filled with whole
-sentences, the more likely ones first.
+content tokens (as good as counts in cross-validation, and cheaper). The score is exp(w·x) relative to the
+best sentence, a stand-in for the share of its words a human extract would also hold, so the digest is
+the set of at most three sentences within the word budget that maximises Σ scoreᵢ·wordsᵢ, among sets
+without two near-repeated sentences: the budget is filled with whole sentences, the more likely ones first.
 """
 
 from __future__ import annotations
@@ -45,8 +44,8 @@ _CONNECTIVES = tuple(
         "فيما", "بينما", "حيث", "إذ", "من جهة أخرى", "من جهته", "من جانبه", "في المقابل", "وفي المقابل",
     )
 )  # fmt: skip
-_FOLDED_WORDS: dict[str, tuple[str, tuple[str, ...]]] = {}  # word -> (normalised, tokens), emptied when it outgrows:
-_WORD_CACHE_SIZE = 1 << 16
+_FOLDED_WORDS: dict[str, tuple[str, tuple[str, ...]]] = {}  # word -> (normalised, tokens)
+_WORD_CACHE_SIZE = 1 << 16  # the cache is emptied when it grows past this many words
 _CONNECTIVE_WORDS = 1 + max(len(phrase.split()) for phrase in _CONNECTIVES)  # enough words to tell
 
 FEATURES = (
@@ -257,7 +256,7 @@ def select(sentences: Sequence[Sentence], scores: Sequence[float], max_words: in
 def _best_combination(pool: Sequence[Sentence], scores: Sequence[float], max_words: int) -> tuple[int, ...]:
     """Positions in `pool` of the at most three non-repeating sentences within `max_words` of largest Σ score·words.
 
-    Ties go to the combination met first (pool order, smaller sets first at equal value).
+    At equal value the combination met first (in pool order) wins.
     """
     n = len(pool)
     words = [s.words for s in pool]
