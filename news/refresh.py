@@ -8,7 +8,8 @@ a time in a "lane", so a feed sees everything stored before it: an item whose ca
 stored (another outlet's copy, or a lead feed repeating a full feed) is linked to that article without being
 cleaned, summarised or topic-matched again, unless it carries much more text, in which case it replaces the
 stored text. CPU work (parsing, cleaning, digests, topics, fingerprints) runs off the event loop, so fetches
-and the bot's handlers go on meanwhile.
+and the bot's handlers go on meanwhile: in a pool of worker processes (INGEST_WORKERS), where a feed's new items
+are processed as soon as it is parsed, beside the feed that holds the lane, or else in a thread.
 """
 
 from __future__ import annotations
