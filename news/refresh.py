@@ -355,7 +355,10 @@ class Refresher:
             return await self._refresh_feed_unsafe(feed, lane, keywords)
         except Exception as exc:  # a bug must not stop the other feeds
             log.exception("refreshing %s failed", feed.url)
-            reason = f"internal error: {type(exc).__name__}"
+            if isinstance(exc, BrokenProcessPool):
+                reason = "processing crashed twice (a worker process died; out of memory?)"
+            else:
+                reason = f"internal error: {type(exc).__name__}"
             await self._record_error(feed.id, reason)
             return FeedReport(feed.display_name, feed.url, error=reason)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from news import refresh
 from news.fetch import USER_AGENT, make_client
 from news.refresh import FeedReport, Lane, Refresher
 from settings import Settings
@@ -673,3 +675,25 @@ async def test_over_long_validators_do_not_fail_the_feed(both: Harness) -> None:
     assert report.error is None and report.new == 2
     feed = await both.feed("/v.xml")
     assert feed.last_success_at is not None and feed.etag is None and feed.last_modified is None
+
+
+async def test_a_feed_that_kills_its_worker_twice_gets_a_reason_and_the_bot_goes_on(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document that makes the worker die (in real life: runs it out of memory) costs only its own feed."""
+    harness.server.add("/a.xml", rss([Item("w", *WEATHER, link="https://b.example/w")]), headers=RSS_TYPE)
+    refresher = Refresher(harness.settings, harness.db, harness.client, workers=1)
+    monkeypatch.setattr(refresh, "parse_feed", _die)  # sent to the worker by reference: it runs there
+    try:
+        report = (await harness.run("/a.xml", refresher=refresher))["/a.xml"]
+    finally:
+        refresher.close()
+    assert report.error == "processing crashed twice (a worker process died; out of memory?)"
+    async with harness.db() as session:
+        feeds = await feed_store.listed(session)
+    assert [(f.error_count, f.last_error) for f in feeds] == [(1, report.error)]
+
+
+def _die(*_args: object) -> None:
+    """Stands for a parse that kills its process."""
+    os._exit(1)
