@@ -20,13 +20,13 @@ import heapq
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from itertools import chain, compress, filterfalse, repeat
 from operator import mul
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from news.normalize import words
 
@@ -36,6 +36,9 @@ LEAD_WORDS = 50  # raw words of the body searched for lead numbers
 PAIR_THRESHOLD = 0.5  # `same_story`: probability that two articles report one event
 LINK_THRESHOLD = 0.5  # average similarity a document/cluster needs to join a story
 UNSEEN_IDF = 7.0  # weight of a term missing from a plain IDF mapping (about log(1000): rare)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # published times are pickled as microseconds since
+_MICROSECOND = timedelta(microseconds=1)
+_PICKLE_CODEC = "cp1256"  # Windows Arabic: one byte per letter of a pickled signature's terms
 MIN_CORPUS = 200  # IDF pretends the corpus has at least this many documents (sane weights when small)
 MAX_POSTING_SHARE = 0.05  # lead words in more than this share of documents do not propose candidates...
 MIN_POSTING_CAP = 20  # ... but a word in up to this many documents always may (small or young indexes)
@@ -142,17 +145,83 @@ class DocSig:
     @cached_property
     def terms(self) -> frozenset[str]:
         """The distinct terms of title + body."""
-        return frozenset(term for term, _ in self.tf)
+        return frozenset(self._columns[0])
 
     @cached_property
     def counts(self) -> dict[str, int]:
         """Term counts as a dict (for fast lookups)."""
-        return dict(self.tf)
+        return dict(zip(*self._columns, strict=True))
+
+    @cached_property
+    def _columns(self) -> tuple[Sequence[str], Sequence[int]]:
+        """The terms of `tf` in order, and their counts (what an unpickled signature starts from)."""
+        return (tuple(term for term, _ in self.tf), tuple(n for _, n in self.tf)) if self.tf else ((), ())
 
     @cached_property
     def _parts(self) -> tuple[_Part, _Part, _Part]:
         """Full text, lead and title as distinct terms with sublinear term frequencies (what IDF then weighs)."""
-        return _part(self.counts), _part(Counter(self.lead)), _part(Counter(self.title))
+        terms, counts = self._columns
+        full = _Part(tuple(terms), tuple(map(_SUBLINEAR.__getitem__, counts)))
+        return full, _part(Counter(self.lead)), _part(Counter(self.title))
+
+    def __reduce__(self) -> tuple[Callable[..., DocSig], tuple[Any, ...]]:
+        """Pickled compactly (signatures travel back from worker processes): terms and lead each as one string
+        (one byte per Arabic letter when cp1256 can encode it), counts as bytes, no cached properties."""
+        terms, counts = self._columns
+        packed = [_pack(" ".join(terms)), _pack(" ".join(self.lead))]
+        packed.append(bytes(counts) if max(counts, default=0) < 256 else counts)
+        published = None if self.published is None else (self.published - _EPOCH) // _MICROSECOND
+        return _unpickle_sig, (*packed, len(self.title), self.numbers, self.lead_numbers, published, self.source)
+
+    def __getattr__(self, name: str) -> Any:
+        """`tf` of an unpickled signature, made on first use (placing a signature does not need it)."""
+        columns = self.__dict__.get("_columns")
+        if name != "tf" or columns is None:
+            raise AttributeError(name)
+        tf = self.__dict__["tf"] = tuple(zip(*columns, strict=True))
+        return tf
+
+
+def _pack(text: str) -> str | bytes:
+    """A string as cp1256 bytes when it can be encoded (Arabic: half the size of UTF-8), else itself."""
+    try:
+        return text.encode(_PICKLE_CODEC)
+    except UnicodeEncodeError:
+        return text
+
+
+def _unpack(packed: str | bytes) -> list[str]:
+    """The words of a string _pack packed."""
+    text = packed if isinstance(packed, str) else packed.decode(_PICKLE_CODEC)
+    return text.split(" ") if text else []
+
+
+def _unpickle_sig(terms: str | bytes, lead: str | bytes, counts: Sequence[int], n_title: int, *rest: Any) -> DocSig:
+    """The signature DocSig.__reduce__ packed (equal to the original; `tf` is rebuilt when first read)."""
+    numbers, lead_numbers, published, source = rest
+    lead_tokens = tuple(_unpack(lead))
+    sig = DocSig.__new__(DocSig)
+    sig.__dict__.update(
+        title=lead_tokens[:n_title],
+        lead=lead_tokens,
+        numbers=numbers,
+        lead_numbers=lead_numbers,
+        published=None if published is None else _EPOCH + published * _MICROSECOND,
+        source=source,
+        _columns=(_unpack(terms), counts),
+    )
+    return sig
+
+
+class _Sublinear(dict[int, float]):
+    """Count → sublinear term frequency 1 + log(count) (memo)."""
+
+    def __missing__(self, count: int) -> float:
+        value = self[count] = 1.0 + math.log(count)
+        return value
+
+
+_SUBLINEAR = _Sublinear()
 
 
 class _Part(NamedTuple):
@@ -164,7 +233,7 @@ class _Part(NamedTuple):
 
 def _part(counts: Mapping[str, int]) -> _Part:
     """The part made of these term counts."""
-    return _Part(tuple(counts), tuple(1.0 + math.log(n) for n in counts.values()))
+    return _Part(tuple(counts), tuple(map(_SUBLINEAR.__getitem__, counts.values())))
 
 
 def fingerprint(title: str, text: str, *, source: str = "", published: datetime | None = None) -> DocSig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -154,6 +155,37 @@ def test_idf_table_weighs_many_terms_like_one_by_one_and_like_a_plain_mapping() 
 def test_fingerprint_is_pure_and_hashable() -> None:
     assert sig(WIRE, "okaz") == sig(WIRE, "okaz")
     assert len({sig(WIRE, "okaz"), sig(WIRE, "okaz")}) == 1
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "published"),
+    [
+        (*WIRE, T0),
+        ("", "", None),
+        ("Tokyo 東京 talks ☺", "東京 東京 " * 300 + "النفط 2015", datetime(2016, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)),
+    ],
+)
+def test_signatures_survive_pickling_equal_and_place_alike(title: str, text: str, published: datetime | None) -> None:
+    original = fingerprint(title, text, source="okaz", published=published)
+    copy = pickle.loads(pickle.dumps(original))
+    assert copy == original and hash(copy) == hash(original)
+    assert (copy.tf, copy.title, copy.lead, copy.published) == (original.tf, original.title, original.lead, published)
+    assert copy.terms == original.terms and copy.counts == original.counts
+    placements = []
+    for s in (original, copy):
+        index = StoryIndex()
+        index.place("wire", sig(WIRE, "okaz"))
+        index.place("trimmed", sig(TRIMMED, "watan"))
+        placements.append((index.place("doc", s), index.stories()))
+    assert placements[0] == placements[1]
+    trimmed = pickle.loads(pickle.dumps(sig(TRIMMED, "watan")))
+    assert similarity(sig(WIRE, "okaz"), trimmed) == similarity(sig(WIRE, "okaz"), sig(TRIMMED, "watan"))
+
+
+def test_pickled_signatures_are_smaller_than_their_fields() -> None:
+    original = sig(WIRE, "okaz")
+    fields = (original.title, original.lead, original.tf, original.numbers, original.lead_numbers, original.published)
+    assert len(pickle.dumps(original)) < len(pickle.dumps(fields)) / 1.5
 
 
 # --- pair decisions ---------------------------------------------------------------------------------
