@@ -29,6 +29,7 @@ from operator import mul
 from typing import Any, NamedTuple
 
 from news.normalize import words
+from news.topics import text_words
 
 WINDOW = timedelta(hours=72)
 LEAD_TOKENS = 40  # content tokens of the body that, after the title, make the lead
@@ -238,7 +239,7 @@ def _part(counts: Mapping[str, int]) -> _Part:
 
 def fingerprint(title: str, text: str, *, source: str = "", published: datetime | None = None) -> DocSig:
     """The signature of one article from its title and plain text."""
-    title_words, body_words = words(title), words(text)
+    title_words, body_words = text_words(title), text_words(text)
     title_tokens = _content(title_words)
     body_tokens = _content(body_words)
     counts = Counter(title_tokens + body_tokens)

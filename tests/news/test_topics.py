@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
+from news.normalize import words
 from news.topics import (
     GazetteerError,
     Topic,
+    _scan,
     candidate_keys,
     default_gazetteer,
     example_topics,
@@ -21,8 +24,10 @@ from news.topics import (
     load_gazetteer,
     parse_topic,
     salient_entities,
+    split_text,
     story_topic_keys,
     suggest,
+    text_words,
     token_variants,
     topic_from_key,
     topic_matches,
@@ -361,6 +366,57 @@ def test_story_text_is_folded_like_normalize() -> None:
     every_char = "".join(map(chr, range(0x2FFF))) + "\n\nإيرانُ ـــ روسيّة ٢٠٢٤ İ"
     assert _fold(every_char) == fold_letters(unicodedata.normalize("NFKC", every_char)).lower()
     assert "iran" in salient_entities("إيـــرانُ تستقبلُ وفداً", "")
+
+
+def _paragraph_split(text: str) -> tuple[list[tuple[str, ...]], int]:
+    """The split rule spelled out: paragraphs at line breaks, sentences at a stop and a space, lead ≤ 2 sentences."""
+    sentences, lead = [], 0
+    paragraphs = [p for p in re.split(r"\n", unicodedata.normalize("NFKC", text)) if p.strip()]
+    for index, paragraph in enumerate(paragraphs):
+        for sentence in re.split(r"[.!?؟]\s+", paragraph):
+            tokens = tuple(words(sentence))
+            if tokens:
+                lead += index == 0 and lead < 2
+                sentences.append(tokens)
+    return sentences, lead
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " \n\n  ",
+        "إيران. روسيا! الصين؟ تركيا. مصر",
+        "\n \n  . ، \n إيران وروسيا. قمة\n\nالصين.\n  تركيا 3.5 U.S.A. «مصر» ؟ليبيا",
+        "— ، —\nإيران. روسيا",
+        "إيران.\r\nروسيا؟\u2028الصين…  تركيا!!\tمصر.\n.\n",
+    ],
+)
+def test_split_text_keeps_the_paragraph_and_sentence_rule_and_normalize_words(text: str) -> None:
+    expected, lead = _paragraph_split(text)
+    assert text_words(text) == words(text)  # not split yet: folded directly
+    split = split_text(text)
+    assert (list(split.sentences), split.lead_sentences) == (expected, lead)
+    assert text_words(text) == words(text)  # now taken from the split
+
+
+def test_undated_matches_equal_the_trie_walk() -> None:
+    gaz = default_gazetteer()
+    sentence = "وقال علي عبدالله صالح على هامش لقاء مع الرئيس الإيراني في طهران إن السعودية والولايات المتحدة"
+    tokens = tuple(words(sentence))
+    walked = _scan(tokens, gaz.starts, None)
+    assert _scan(tokens, gaz.starts, None, gaz.undated) == walked
+    assert [(start, end, alias.entity) for start, end, alias in walked] == [
+        (9, 10, "iran"),
+        (11, 12, "iran"),
+        (13, 14, "saudi_arabia"),
+        (14, 16, "usa"),  # a longer pattern, entered by a start form with a one-token one too ("الولايات")
+    ]
+    assert _scan(tokens, gaz.starts, date(2010, 1, 1))[0][:2] == (1, 4)  # dated: علي عبدالله صالح, walked
+    assert gaz.undated["علي"][0] is None and gaz.undated["علي"][1]  # starts only dated patterns (and more)
+    alias, following = gaz.undated["لطهران"]
+    assert alias is not None and alias.entity == "iran" and not following
+    assert gaz.undated["روحاني"][0] is None  # only dated aliases: no undated match
 
 
 def test_candidate_keys_are_singles_and_sorted_pairs() -> None:
