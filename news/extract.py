@@ -12,12 +12,14 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import chain
+from operator import itemgetter
 from typing import Literal
 
 from lxml import etree
 
 from news.normalize import fold_letters
-from news.text import is_stopword, tokens
+from news.text import is_stopword, paragraph_forms
 
 RuleKind = Literal["drop", "list", "cut", "dateline", "prefix"]
 _LINE_KINDS = ("drop", "list", "cut")  # rules that judge a whole line
@@ -53,15 +55,29 @@ def boilerplate_rules() -> tuple[BoilerplateRule, ...]:
     return tuple(rules)
 
 
+@lru_cache(maxsize=8)
+def _rules_of(*kinds: RuleKind) -> tuple[BoilerplateRule, ...]:
+    """The boilerplate rules of these kinds, in file order."""
+    return tuple(rule for rule in boilerplate_rules() if rule.kind in kinds)
+
+
 @lru_cache(maxsize=1)
 def _longest_rule() -> int:
     """The largest `max_words` of any line rule: longer lines are never boilerplate."""
-    return max((rule.max_words for rule in boilerplate_rules() if rule.kind in _LINE_KINDS), default=0)
+    return max((rule.max_words for rule in _rules_of(*_LINE_KINDS)), default=0)
 
 
 def _fold_line(line: str) -> str:
     """A line as boilerplate rules see it: letters folded, spaces collapsed."""
     return _squash(fold_letters(line))
+
+
+def _fold_squashed(line: str) -> str:
+    """`_fold_line` of a line `_squash` already gave: only dropped diacritics can leave spaces to collapse."""
+    folded = fold_letters(line)
+    if len(folded) == len(line) or not ("  " in folded or folded[:1].isspace() or folded[-1:].isspace()):
+        return folded  # a dropped diacritic left no space run and no space at either end
+    return _squash(folded)
 
 
 def match_boilerplate(line: str) -> BoilerplateRule | None:
@@ -76,8 +92,8 @@ def _match_folded(folded: str, n_words: int) -> BoilerplateRule | None:
     """`match_boilerplate` of a line already folded with `_fold_line`, of `n_words` words."""
     if n_words > _longest_rule():
         return None
-    for rule in boilerplate_rules():
-        if rule.kind in _LINE_KINDS and n_words <= rule.max_words and rule.pattern.search(folded):
+    for rule in _rules_of(*_LINE_KINDS):
+        if n_words <= rule.max_words and rule.pattern.search(folded):
             return rule
     return None
 
@@ -88,9 +104,7 @@ def strip_dateline(sentence: str, min_words: int = 6) -> str:
     The rest is returned verbatim, and only when it keeps at least `min_words` words.
     """
     folded = fold_letters(sentence)
-    for rule in boilerplate_rules():
-        if rule.kind != "dateline":
-            continue
+    for rule in _rules_of("dateline"):
         match = rule.pattern.match(folded)
         if match:
             rest = _after_words(sentence, len(match.group().split()), match.group()[-1:].isspace())
@@ -109,8 +123,8 @@ def strip_prefix(line: str) -> str:
 
 def _strip_prefix_folded(line: str, folded: str) -> str:
     """`strip_prefix` of a line whose `_fold_line` form is `folded`."""
-    for rule in boilerplate_rules():
-        if rule.kind == "prefix" and (match := rule.pattern.match(folded)):
+    for rule in _rules_of("prefix"):
+        if match := rule.pattern.match(folded):
             return _after_words(line, len(match.group().split()), True)
     return line
 
@@ -156,14 +170,16 @@ def _drop_tatweel(text: str) -> str:
 def _lines(text: str) -> list[tuple[str, str]]:
     """Non-empty cleaned lines of a text (any line break separates paragraphs), each with its folded form.
 
-    Invisible marks and tatweel go first, over the whole text: neither rule looks across a line break.
+    Invisible marks and tatweel go first: neither rule looks across a line break.
     """
     out = []
-    for raw in _drop_tatweel(_INVISIBLE.sub("", text)).splitlines():
-        line = _squash(raw)
+    for raw in text.splitlines():  # no invisible mark breaks a line, and tatweel rules look at letters only
+        if not raw.isprintable():  # all invisible marks are unprintable (so are tabs and no-break spaces)
+            raw = _INVISIBLE.sub("", raw)
+        line = _squash(_drop_tatweel(raw))
         if not line:
             continue
-        folded = _fold_line(line)
+        folded = _fold_squashed(line)
         stripped = _strip_prefix_folded(line, folded)
         if stripped is not line:
             if not stripped:
@@ -207,8 +223,9 @@ def _drop_boilerplate(lines: list[tuple[str, str]]) -> list[str]:
 
 # ---- repeated paragraphs -----------------------------------------------------------------------------
 
-_SHINGLE = 3
 _MIN_SHINGLES = 4
+_FORMS_OF = itemgetter(1)  # of a sentence, from paragraph_forms
+_TOKENS_OF = itemgetter(1)  # of a word, from word_forms
 _REPEAT_SHARE = 0.6  # a paragraph is a repeat when this share of its word 3-grams is in another one
 # ... or a paraphrase: nearly all its content words and numbers are in another one, with some 3-grams
 _PARAPHRASE_MIN_WORDS = 10
@@ -223,8 +240,11 @@ class _Paragraph:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.key = tuple(tokens(text))
-        self.shingles = frozenset(zip(*(self.key[k:] for k in range(_SHINGLE)), strict=False))
+        # the tokens of its sentences in turn (remembered for news.summarize, which splits it again)
+        self.key = key = tuple(
+            chain.from_iterable(map(_TOKENS_OF, chain.from_iterable(map(_FORMS_OF, paragraph_forms(text)))))
+        )
+        self.shingles = frozenset(zip(key, key[1:], key[2:], strict=False))  # word 3-grams
         self._content: frozenset[str] | None = None
         self._numbers: frozenset[str] = frozenset()
 
@@ -262,10 +282,18 @@ def _inside(small: _Paragraph, big: _Paragraph) -> bool:
 def _collapse_repeats(lines: list[str]) -> list[str]:
     """Paragraphs with repeats removed; a fuller later version replaces the earlier one in place."""
     kept: list[_Paragraph] = []
+    seen: set[tuple[str, ...]] = set()  # every 3-gram of every paragraph looked at (those kept among them)
     for line in lines:
         new = _Paragraph(line)
         if new.key:
             long_new = len(new.shingles) >= _MIN_SHINGLES
+            if long_new and new.shingles.isdisjoint(seen):
+                # no 3-gram shared with any kept paragraph: none holds it or is held by it (a short one could
+                # only be an identical one), so it is kept (the common case, found with one look)
+                kept.append(new)
+                seen.update(new.shingles)
+                continue
+            seen.update(new.shingles)
             for i, old in enumerate(kept):
                 if not old.key:
                     continue

@@ -23,8 +23,12 @@ _WORD = re.compile(r"\w+")
 
 def normalize_arabic(text: str) -> str:
     """Fold an Arabic text for matching: NFKC, no diacritics/tatweel, one alef/yeh/heh form, ASCII digits, lower."""
-    text = unicodedata.normalize("NFKC", text)
-    return " ".join(fold_letters(text).lower().split())  # split() and re's \s agree on what is a space
+    return " ".join(_folded(text).split())  # split() and re's \s agree on what is a space
+
+
+def _folded(text: str) -> str:
+    """`normalize_arabic` before spaces are collapsed (enough to find words: spaces are not word characters)."""
+    return fold_letters(unicodedata.normalize("NFKC", text)).lower()
 
 
 def fold_letters(text: str) -> str:
@@ -38,7 +42,7 @@ def fold_letters(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Normalised word tokens of a text (no stemming, no stop-word removal)."""
-    return _WORD.findall(normalize_arabic(text))
+    return _WORD.findall(_folded(text))
 
 
 _TRACKING_PARAMS = re.compile(

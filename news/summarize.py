@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import chain
@@ -22,7 +22,7 @@ from operator import itemgetter, mul
 
 from news.extract import clean_text, match_boilerplate, strip_dateline
 from news.normalize import normalize_arabic
-from news.text import content_tokens, content_tokens_normalized, split_sentences
+from news.text import content_tokens, paragraph_forms
 
 MAX_SENTENCES = 3
 _POOL = 8  # only the best-scored sentences are combined (12 scored no better in cross-validation on dev)
@@ -44,8 +44,6 @@ _CONNECTIVES = tuple(
         "فيما", "بينما", "حيث", "إذ", "من جهة أخرى", "من جهته", "من جانبه", "في المقابل", "وفي المقابل",
     )
 )  # fmt: skip
-_FOLDED_WORDS: dict[str, tuple[str, tuple[str, ...]]] = {}  # word -> (normalised, tokens)
-_WORD_CACHE_SIZE = 1 << 16  # the cache is emptied when it grows past this many words
 _CONNECTIVE_WORDS = 1 + max(len(phrase.split()) for phrase in _CONNECTIVES)  # enough words to tell
 
 FEATURES = (
@@ -83,16 +81,14 @@ class Sentence:
 def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
     """The sentences of a cleaned article (paragraphs separated by blank lines), in order."""
     placed = [
-        (p_index, s_index, sentence)
+        (p_index, s_index, sentence, forms)
         for p_index, paragraph in enumerate(p for p in text.split("\n\n") if p.strip())
-        for s_index, sentence in enumerate(split_sentences(paragraph))
+        for s_index, (sentence, forms) in enumerate(paragraph_forms(paragraph))
     ]
     out: list[Sentence] = []
-    for index, (p_index, s_index, sentence) in enumerate(placed):
-        words = sentence.split()
-        folded = _fold_words(words)
-        tokens = tuple(chain.from_iterable(map(itemgetter(1), folded)))
-        opening = " ".join(filter(None, map(itemgetter(0), folded[:_CONNECTIVE_WORDS])))
+    for index, (p_index, s_index, sentence, forms) in enumerate(placed):
+        tokens = tuple(chain.from_iterable(map(itemgetter(2), forms)))  # its words' tokens in turn
+        opening = " ".join(filter(None, map(itemgetter(0), forms[:_CONNECTIVE_WORDS])))
         out.append(
             Sentence(
                 text=sentence,
@@ -101,32 +97,13 @@ def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
                 n_in_doc=len(placed),
                 paragraph=p_index,
                 para_first=s_index == 0,
-                words=len(words),
+                words=len(forms),
                 tokens=tokens,
                 types=frozenset(tokens),
                 connective=_starts_with_connective(opening),
             )
         )
     return out
-
-
-def _fold_words(words: list[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """Each whitespace-separated word's `normalize_arabic` form and content tokens, from a cache (news words repeat).
-
-    A sentence's tokens are its words' tokens in turn: normalising never joins or splits across whitespace.
-    Words not yet cached are normalised together, joined by NUL (which normalising leaves alone).
-    """
-    cache = _FOLDED_WORDS
-    try:
-        return list(map(cache.__getitem__, words))
-    except KeyError:
-        if len(cache) > _WORD_CACHE_SIZE:
-            cache.clear()
-        missing = list(dict.fromkeys(word for word in words if word not in cache))
-        for word, piece in zip(missing, normalize_arabic("\0".join(missing)).split("\0"), strict=True):
-            folded = piece.strip()
-            cache[word] = (folded, tuple(content_tokens_normalized(folded)))
-        return [cache[word] for word in words]
 
 
 def _cosine(a: frozenset[str], b: frozenset[str] | set[str]) -> float:
@@ -226,7 +203,14 @@ def _usable(s: Sentence, title_types: frozenset[str]) -> bool:
     return _well_formed(s, title_types) and not match_boilerplate(s.text)
 
 
-def select(sentences: Sequence[Sentence], scores: Sequence[float], max_words: int, title: str = "") -> list[Sentence]:
+def select(
+    sentences: Sequence[Sentence],
+    scores: Sequence[float],
+    max_words: int,
+    title: str = "",
+    *,
+    well_formed: Collection[int] | None = None,
+) -> list[Sentence]:
     """The best set of at most three non-repeating usable sentences within `max_words`, in reading order.
 
     Reading order is source order for one article; across articles, position in the article comes first
@@ -235,10 +219,14 @@ def select(sentences: Sequence[Sentence], scores: Sequence[float], max_words: in
     Empty when no usable sentence fits. Sentences that are not usable (too short, boilerplate, the
     title again) are considered only when the text has no usable sentence at all. The (costly) boilerplate
     rules are checked on the sentences a digest would use, and the choice is made again without any that match.
+    `well_formed` may give the positions of the sentences within `max_words` that `_well_formed` accepts (if known).
     """
     title_types = frozenset(_title_tokens(title))
     ranked = sorted((i for i, s in enumerate(sentences) if s.words <= max_words), key=lambda i: -scores[i])
-    candidates = [i for i in ranked if _well_formed(sentences[i], title_types)]
+    if well_formed is None:
+        candidates = [i for i in ranked if _well_formed(sentences[i], title_types)]
+    else:
+        candidates = [i for i in ranked if i in well_formed]
     while True:
         pool = candidates[:_POOL]
         if not pool:
@@ -305,7 +293,8 @@ def _digest(title: str, sentences: list[Sentence], max_words: int) -> list[str]:
     title_types = frozenset(_title_tokens(title))
     # Only sentences that fit and read as digest sentences can be chosen: only they need a score.
     which = [k for k, s in enumerate(sentences) if s.words <= max_words and _well_formed(s, title_types)]
-    chosen = select(sentences, sentence_scores(sentences, title, which or None), max_words, title)
+    scores = sentence_scores(sentences, title, which or None)
+    chosen = select(sentences, scores, max_words, title, well_formed=frozenset(which))
     if chosen:
         return [_display(s) for s in chosen]
     # Nothing fits: the first usable sentence, cut at a word boundary and marked with "…".

@@ -7,8 +7,11 @@ Sentences are verbatim substrings of the input, for display; tokens are folded w
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import lru_cache, partial
 from importlib import resources
+from itertools import chain, compress
+from operator import is_, itemgetter
 
 from news.normalize import normalize_arabic
 
@@ -121,18 +124,22 @@ def _inside_short_quote(line: str, sentence_start: int, match: re.Match[str]) ->
 # "لبنان" stay whole. The conjunction/preposition steps also run after the article, which keeps a word
 # and its article form together ("البريطانية" and "بريطانية" give the same token).
 _ARTICLE_PREFIXES = ("وبال", "وكال", "فبال", "ولل", "فلل", "وال", "فال", "بال", "كال", "لل", "ال")
+_ARTICLE_PREFIXES_BY_SIZE = tuple(
+    (size, frozenset(p for p in _ARTICLE_PREFIXES if len(p) == size))
+    for size in sorted({len(p) for p in _ARTICLE_PREFIXES}, reverse=True)
+)
 _TOKEN = re.compile(r"\w+")
 
 
 def strip_clitics(word: str) -> str:
     """Remove leading conjunction/preposition/article letters from a normalised word, keeping a long enough stem."""
-    for prefix in _ARTICLE_PREFIXES:
-        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
-            word = word[len(prefix) :]
+    for size, prefixes in _ARTICLE_PREFIXES_BY_SIZE:  # longest first, as _ARTICLE_PREFIXES lists them
+        if word[:size] in prefixes and len(word) - size >= 3:
+            word = word[size:]
             break
-    if word[:1] in ("و", "ف") and len(word) >= 5:
+    if len(word) >= 5 and word[0] in "وف":
         word = word[1:]
-    if word[:1] in ("ب", "ل", "ك") and len(word) >= 6:
+    if len(word) >= 6 and word[0] in "بلك":
         word = word[1:]
     return word
 
@@ -145,7 +152,7 @@ def _token(word: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Normalised word tokens with light clitic/article stripping ("والحكومة" → "حكومه")."""
-    return [_token(word) for word in _TOKEN.findall(normalize_arabic(text))]
+    return list(chain.from_iterable(map(_TOKENS_OF, word_forms(text.split()))))
 
 
 @lru_cache(maxsize=1)
@@ -163,13 +170,12 @@ def stopwords() -> frozenset[str]:
 
 def is_stopword(token: str) -> bool:
     """Whether a token (from `tokens`) is a stop word, also with a leading "و"/"ف" conjunction."""
-    stop = stopwords()
-    return token in stop or (token[:1] in "وف" and token[1:] in stop)
+    return _stop(token, stopwords())
 
 
 def content_tokens(text: str) -> list[str]:
     """Tokens of a text without Arabic stop words and one-letter leftovers."""
-    return content_tokens_normalized(normalize_arabic(text))
+    return list(chain.from_iterable(map(_CONTENT_OF, word_forms(text.split()))))
 
 
 def content_tokens_normalized(folded: str) -> list[str]:
@@ -178,6 +184,80 @@ def content_tokens_normalized(folded: str) -> list[str]:
     out = []
     for word in _TOKEN.findall(folded):
         tok = _token(word)
-        if len(tok) > 1 and tok not in stop and not (tok[:1] in "وف" and tok[1:] in stop):
+        if len(tok) > 1 and not _stop(tok, stop):
             out.append(tok)
     return out
+
+
+# ---- per-word cache ----------------------------------------------------------------------------------
+# Normalising never joins or splits text across whitespace, so a text's normalised form, tokens and content
+# tokens are those of its whitespace-separated words in turn; news vocabulary repeats a lot, so each word's
+# forms are worked out once (the cache is emptied when it grows past _WORD_CACHE_SIZE words).
+
+WordForms = tuple[str, tuple[str, ...], tuple[str, ...]]  # (normalize_arabic form, tokens, content tokens)
+_WORD_FORMS: dict[str, WordForms] = {}
+_WORD_CACHE_SIZE = 1 << 16
+_TOKENS_OF = itemgetter(1)
+_CONTENT_OF = itemgetter(2)
+_is_none = partial(is_, None)
+
+
+def word_forms(words: Sequence[str]) -> list[WordForms]:
+    """Each whitespace-free word's `normalize_arabic` form, `tokens` and `content_tokens`, from a cache."""
+    cache = _WORD_FORMS
+    try:
+        return list(map(cache.__getitem__, words))
+    except KeyError:
+        known = list(map(cache.get, words))
+        new = dict.fromkeys(compress(words, map(_is_none, known)))  # the missing words, once each, in order
+        missing = list(new)
+        new.update(zip(missing, _forms_of(missing), strict=True))
+        if len(cache) + len(new) > _WORD_CACHE_SIZE:
+            cache.clear()
+        cache.update(new)
+        return [new[word] if forms is None else forms for word, forms in zip(words, known, strict=True)]
+
+
+def _forms_of(words: list[str]) -> list[WordForms]:
+    """`word_forms` of words not cached yet, normalised together joined by NUL (which normalising leaves alone)."""
+    pieces = normalize_arabic("\0".join(words)).split("\0")
+    if len(pieces) != len(words):  # a word held a NUL itself
+        pieces = [normalize_arabic(word) for word in words]
+    stop = stopwords()
+    out: list[WordForms] = []
+    for piece in pieces:
+        folded = piece.strip()
+        if folded.isalnum():  # one word and nothing else, the common case (re's \w is str.isalnum, or "_")
+            tok = _token(folded)
+            toks: tuple[str, ...] = (tok,)
+            content = len(tok) > 1 and tok not in stop and not (tok[0] in "وف" and tok[1:] in stop)  # not _stop
+            out.append((folded, toks, toks if content else ()))
+        else:
+            toks = tuple(map(_token, _TOKEN.findall(folded)))
+            out.append((folded, toks, tuple(tok for tok in toks if len(tok) > 1 and not _stop(tok, stop))))
+    return out
+
+
+def _stop(token: str, stop: frozenset[str]) -> bool:
+    """`is_stopword` with the stop words at hand."""
+    return token in stop or (token[:1] in "وف" and token[1:] in stop)
+
+
+SentenceForms = tuple[str, list[WordForms]]  # a sentence and its whitespace-separated words' `word_forms`
+_PARAGRAPHS: dict[str, list[SentenceForms]] = {}
+_PARAGRAPH_CACHE_SIZE = 512  # paragraphs remembered (emptied when full): enough for the article at hand
+
+
+def paragraph_forms(paragraph: str) -> list[SentenceForms]:
+    """The sentences of a paragraph (`split_sentences`), each with its words' `word_forms`; not to be mutated.
+
+    The last paragraphs seen are remembered: `news.summarize` looks again at those `news.extract.clean_text` kept.
+    Their tokens in turn are the paragraph's `tokens`: a sentence ends at a space or between a mark and a letter.
+    """
+    found = _PARAGRAPHS.get(paragraph)
+    if found is None:
+        found = [(sentence, word_forms(sentence.split())) for sentence in split_sentences(paragraph)]
+        if len(_PARAGRAPHS) >= _PARAGRAPH_CACHE_SIZE:
+            _PARAGRAPHS.clear()
+        _PARAGRAPHS[paragraph] = found
+    return found

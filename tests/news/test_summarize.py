@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from news import summarize as summarize_module
+from news import text as text_module
 from news.extract import clean_text, html_to_text
 from news.summarize import (
     FEATURES,
@@ -206,14 +206,17 @@ def test_sentence_tokens_are_those_of_the_whole_sentence() -> None:
     assert not sentences[1].connective
 
 
-def test_token_cache_gives_the_same_tokens_when_it_overflows(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_caches_give_the_same_tokens_when_they_overflow(monkeypatch: pytest.MonkeyPatch) -> None:
     expected = [s.tokens for s in sentences_of(TRICKY)]
-    monkeypatch.setattr(summarize_module, "_FOLDED_WORDS", {})
-    monkeypatch.setattr(summarize_module, "_WORD_CACHE_SIZE", 3)
+    monkeypatch.setattr(text_module, "_WORD_FORMS", {})
+    monkeypatch.setattr(text_module, "_WORD_CACHE_SIZE", 3)
+    monkeypatch.setattr(text_module, "_PARAGRAPHS", {})
+    monkeypatch.setattr(text_module, "_PARAGRAPH_CACHE_SIZE", 1)
     for _ in range(2):
         assert [s.tokens for s in sentences_of(TRICKY)] == expected
     words = [len(s.text.split()) for s in sentences_of(TRICKY)]
-    assert len(summarize_module._FOLDED_WORDS) <= words[-1] < sum(words)  # emptied as it went, not grown
+    assert len(text_module._WORD_FORMS) <= words[-1] < sum(words)  # emptied as it went, not grown
+    assert len(text_module._PARAGRAPHS) == 1
 
 
 def test_scoring_only_some_sentences_keeps_their_order() -> None:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from news.text import content_tokens, is_stopword, split_sentences, stopwords, strip_clitics, tokens
+from news import text as text_module
+from news.normalize import normalize_arabic, words
+from news.text import (
+    content_tokens,
+    is_stopword,
+    paragraph_forms,
+    split_sentences,
+    stopwords,
+    strip_clitics,
+    tokens,
+    word_forms,
+)
 
 # --- split_sentences -----------------------------------------------------------------------------------
 
@@ -158,3 +171,54 @@ def test_stopwords_are_folded_like_tokens() -> None:
     assert is_stopword("وفي") and is_stopword("فان")
     assert not is_stopword("حكومه")
     assert stopwords() is stop  # loaded once
+
+
+# --- per-word and per-paragraph caches -------------------------------------------------------------------
+
+# Ligatures NFKC spells out (one with a space inside), a lone diacritic between spaces, tatweel, a NUL, a glued
+# sentence end, Arabic-Indic digits and Latin words with punctuation glued on.
+AWKWARD = (
+    "وَلَكِنَّ الحُكُومَةَ ﻻ تعلم ﷺ ً الـــوزير (قال): «نعم»، نهاية.بداية عام ١٤٣٦هـ\x00والمدارس "
+    "Apple's U.S. plan... وبالمستشفيات؟ لا!"
+)
+
+
+def _whole_text_tokens(text: str) -> list[str]:
+    """`tokens` as the whole folded text gives them, word by word (the definition the caches must agree with)."""
+    return [strip_clitics(w) if re.match("[\u0621-\u063a\u0641-\u064a\u0671-\u06d3]", w) else w for w in words(text)]
+
+
+@pytest.mark.parametrize("text", [AWKWARD, AWKWARD.replace(" ", "\n  "), "ﷺ", "ً", "\x00", ""])
+def test_tokens_word_by_word_are_those_of_the_whole_text(text: str) -> None:
+    for _ in range(2):  # from the cache the second time
+        assert tokens(text) == _whole_text_tokens(text)
+        assert content_tokens(text) == [t for t in _whole_text_tokens(text) if len(t) > 1 and not is_stopword(t)]
+    forms = word_forms(text.split())
+    assert " ".join(filter(None, (f[0] for f in forms))) == normalize_arabic(text)
+
+
+def test_word_cache_is_emptied_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = tokens(AWKWARD)
+    monkeypatch.setattr(text_module, "_WORD_FORMS", {})
+    monkeypatch.setattr(text_module, "_WORD_CACHE_SIZE", 4)
+    assert tokens(AWKWARD) == expected  # more new words than fit: all are still tokenised
+    assert tokens("الوزير قال") == [strip_clitics("الوزير"), "قال"]
+    assert len(text_module._WORD_FORMS) <= 4
+
+
+def test_paragraph_forms_are_its_sentences_and_tokens() -> None:
+    found = paragraph_forms(AWKWARD)
+    assert [sentence for sentence, _ in found] == split_sentences(AWKWARD)
+    assert "نهاية." in [sentence.split()[-1] for sentence, _ in found]  # the glued end splits a word in two
+    assert [t for _, forms in found for f in forms for t in f[1]] == tokens(AWKWARD)
+    assert [len(forms) for _, forms in found] == [len(sentence.split()) for sentence in split_sentences(AWKWARD)]
+    assert paragraph_forms(AWKWARD) is found  # remembered
+
+
+def test_paragraph_cache_is_emptied_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text_module, "_PARAGRAPHS", {})
+    monkeypatch.setattr(text_module, "_PARAGRAPH_CACHE_SIZE", 2)
+    paragraphs = ["الأول هنا.", "الثاني هنا.", "الثالث هنا."]
+    for paragraph in paragraphs:
+        assert [s for s, _ in paragraph_forms(paragraph)] == [paragraph]
+    assert list(text_module._PARAGRAPHS) == paragraphs[2:]
