@@ -281,6 +281,8 @@ def _inside(small: _Paragraph, big: _Paragraph) -> bool:
 
 def _collapse_repeats(lines: list[str]) -> list[str]:
     """Paragraphs with repeats removed; a fuller later version replaces the earlier one in place."""
+    if len(lines) < 2:
+        return lines  # nothing to repeat (half the feed items are one paragraph)
     kept: list[_Paragraph] = []
     seen: set[tuple[str, ...]] = set()  # every 3-gram of every paragraph looked at (those kept among them)
     for line in lines:

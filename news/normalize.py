@@ -23,12 +23,8 @@ _WORD = re.compile(r"\w+")
 
 def normalize_arabic(text: str) -> str:
     """Fold an Arabic text for matching: NFKC, no diacritics/tatweel, one alef/yeh/heh form, ASCII digits, lower."""
-    return " ".join(_folded(text).split())  # split() and re's \s agree on what is a space
-
-
-def _folded(text: str) -> str:
-    """`normalize_arabic` before spaces are collapsed (enough to find words: spaces are not word characters)."""
-    return fold_letters(unicodedata.normalize("NFKC", text)).lower()
+    text = unicodedata.normalize("NFKC", text)
+    return " ".join(fold_letters(text).lower().split())  # split() and re's \s agree on what is a space
 
 
 def fold_letters(text: str) -> str:
@@ -42,7 +38,8 @@ def fold_letters(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Normalised word tokens of a text (no stemming, no stop-word removal)."""
-    return _WORD.findall(_folded(text))
+    # normalize_arabic without collapsing spaces, which are not word characters
+    return _WORD.findall(fold_letters(unicodedata.normalize("NFKC", text)).lower())
 
 
 _TRACKING_PARAMS = re.compile(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache, partial
+from functools import lru_cache
 from importlib import resources
-from itertools import chain, compress
-from operator import is_, itemgetter
+from itertools import chain, filterfalse
+from operator import itemgetter
 
 from news.normalize import normalize_arabic
 
@@ -20,6 +20,7 @@ from news.normalize import normalize_arabic
 _BOUNDARY = re.compile(r"[.!?؟۔…]+[”»\"’)\]]*")
 _AR_LETTER = "\u0621-\u063a\u0641-\u064a\u0671-\u06d3"
 _LETTER = re.compile(f"[{_AR_LETTER}]")
+_LETTERS = frozenset(map(chr, [*range(0x0621, 0x063B), *range(0x0641, 0x064B), *range(0x0671, 0x06D4)]))  # _LETTER
 _LINE = re.compile(r"[^\n]+")
 _CLOSERS = '”»"’)]'
 _OPEN_QUOTES = "“«"
@@ -128,11 +129,16 @@ _ARTICLE_PREFIXES_BY_SIZE = tuple(
     (size, frozenset(p for p in _ARTICLE_PREFIXES if len(p) == size))
     for size in sorted({len(p) for p in _ARTICLE_PREFIXES}, reverse=True)
 )
+_CLITIC_STARTS = frozenset("وفبكلا")  # the first letters of all the clitics above
 _TOKEN = re.compile(r"\w+")
+# Marks often glued to a word ("ليبيا،" "(قال):"); none is a word character (re's \w).
+_PUNCTUATION = ".,،؛;:!?؟\"'()[]{}«»“”‘’-–—…/"
 
 
 def strip_clitics(word: str) -> str:
     """Remove leading conjunction/preposition/article letters from a normalised word, keeping a long enough stem."""
+    if word[:1] not in _CLITIC_STARTS:
+        return word
     for size, prefixes in _ARTICLE_PREFIXES_BY_SIZE:  # longest first, as _ARTICLE_PREFIXES lists them
         if word[:size] in prefixes and len(word) - size >= 3:
             word = word[size:]
@@ -147,7 +153,7 @@ def strip_clitics(word: str) -> str:
 @lru_cache(maxsize=65536)
 def _token(word: str) -> str:
     """The matching token of one normalised word (cached: news vocabulary repeats a lot)."""
-    return strip_clitics(word) if _LETTER.match(word) else word
+    return strip_clitics(word) if word[:1] in _LETTERS else word
 
 
 def tokens(text: str) -> list[str]:
@@ -199,7 +205,6 @@ _WORD_FORMS: dict[str, WordForms] = {}
 _WORD_CACHE_SIZE = 1 << 16
 _TOKENS_OF = itemgetter(1)
 _CONTENT_OF = itemgetter(2)
-_is_none = partial(is_, None)
 
 
 def word_forms(words: Sequence[str]) -> list[WordForms]:
@@ -208,14 +213,16 @@ def word_forms(words: Sequence[str]) -> list[WordForms]:
     try:
         return list(map(cache.__getitem__, words))
     except KeyError:
-        known = list(map(cache.get, words))
-        new = dict.fromkeys(compress(words, map(_is_none, known)))  # the missing words, once each, in order
-        missing = list(new)
-        new.update(zip(missing, _forms_of(missing), strict=True))
-        if len(cache) + len(new) > _WORD_CACHE_SIZE:
+        missing = list(dict.fromkeys(filterfalse(cache.__contains__, words)))  # once each, in order
+        if len(cache) + len(missing) > _WORD_CACHE_SIZE:
             cache.clear()
-        cache.update(new)
-        return [new[word] if forms is None else forms for word, forms in zip(words, known, strict=True)]
+            missing = list(dict.fromkeys(words))
+        cache.update(zip(missing, _forms_of(missing), strict=True))
+    try:
+        return list(map(cache.__getitem__, words))
+    except KeyError:  # another thread emptied the cache meanwhile
+        distinct = list(dict.fromkeys(words))
+        return list(map(dict(zip(distinct, _forms_of(distinct), strict=True)).__getitem__, words))
 
 
 def _forms_of(words: list[str]) -> list[WordForms]:
@@ -227,8 +234,9 @@ def _forms_of(words: list[str]) -> list[WordForms]:
     out: list[WordForms] = []
     for piece in pieces:
         folded = piece.strip()
-        if folded.isalnum():  # one word and nothing else, the common case (re's \w is str.isalnum, or "_")
-            tok = _token(folded)
+        word = folded if folded.isalnum() else folded.strip(_PUNCTUATION)
+        if word.isalnum():  # one word, maybe between marks: the common case (re's \w is str.isalnum, or "_")
+            tok = strip_clitics(word) if word[:1] in _LETTERS else word  # _token, without its cache's overhead
             toks: tuple[str, ...] = (tok,)
             content = len(tok) > 1 and tok not in stop and not (tok[0] in "وف" and tok[1:] in stop)  # not _stop
             out.append((folded, toks, toks if content else ()))
