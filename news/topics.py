@@ -364,9 +364,13 @@ def _build_undated(starts: Mapping[str, tuple[Mapping[str, Any], ...]]) -> Mappi
     A plain dict (looked up for every token of a story); never changed once built.
     """
     undated: dict[str, _Undated] = {}
+    known: dict[tuple[int, ...], _Undated] = {}  # forms entering the same nodes share their answer
     for form, nodes in starts.items():
-        current = (a for node in nodes for a in node.get(_END, ()) if a.active(None))
-        undated[form] = (next(current, None), frozenset(t for node in nodes for t in node if t != _END))
+        key = tuple(map(id, nodes))
+        if key not in known:
+            current = (a for node in nodes for a in node.get(_END, ()) if a.active(None))
+            known[key] = (next(current, None), frozenset(t for node in nodes for t in node if t != _END))
+        undated[form] = known[key]
     return undated
 
 
