@@ -22,7 +22,7 @@ from operator import itemgetter, mul
 
 from news.extract import clean_text, match_boilerplate, strip_dateline
 from news.normalize import normalize_arabic
-from news.text import content_tokens, paragraph_forms
+from news.text import WordForms, content_tokens, paragraph_forms
 
 MAX_SENTENCES = 3
 _POOL = 8  # only the best-scored sentences are combined (12 scored no better in cross-validation on dev)
@@ -45,6 +45,9 @@ _CONNECTIVES = tuple(
     )
 )  # fmt: skip
 _CONNECTIVE_WORDS = 1 + max(len(phrase.split()) for phrase in _CONNECTIVES)  # enough words to tell
+_CONNECTIVE_STARTS = frozenset(phrase.split()[0] for phrase in _CONNECTIVES)
+_FOLDED = itemgetter(0)  # of a word's word_forms: its normalize_arabic form
+_CONTENT_TOKENS = itemgetter(2)  # ... and its content tokens
 
 FEATURES = (
     "pos_inv", "second", "log_index", "rel", "last", "para_inv", "cos_doc", "cos_lead", "cos_next",
@@ -87,8 +90,7 @@ def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
     ]
     out: list[Sentence] = []
     for index, (p_index, s_index, sentence, forms) in enumerate(placed):
-        tokens = tuple(chain.from_iterable(map(itemgetter(2), forms)))  # its words' tokens in turn
-        opening = " ".join(filter(None, map(itemgetter(0), forms[:_CONNECTIVE_WORDS])))
+        tokens = tuple(chain.from_iterable(map(_CONTENT_TOKENS, forms)))  # its words' tokens in turn
         out.append(
             Sentence(
                 text=sentence,
@@ -100,7 +102,7 @@ def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
                 words=len(forms),
                 tokens=tokens,
                 types=frozenset(tokens),
-                connective=_starts_with_connective(opening),
+                connective=_opens_with_connective(forms),
             )
         )
     return out
@@ -109,6 +111,14 @@ def sentences_of(text: str, doc: int = 0) -> list[Sentence]:
 def _cosine(a: frozenset[str], b: frozenset[str] | set[str]) -> float:
     """Cosine similarity of two sets of tokens."""
     return len(a & b) / math.sqrt(len(a) * len(b)) if a and b else 0.0
+
+
+def _opens_with_connective(forms: list[WordForms]) -> bool:
+    """Whether a sentence, given its words' `word_forms`, opens with a connective that needs the previous sentence."""
+    first = next(filter(None, map(_FOLDED, forms)), "")
+    if first.split(" ", 1)[0] not in _CONNECTIVE_STARTS:
+        return False  # the common case, told without joining the opening words
+    return _starts_with_connective(" ".join(filter(None, map(_FOLDED, forms[:_CONNECTIVE_WORDS]))))
 
 
 def _starts_with_connective(folded: str) -> bool:
