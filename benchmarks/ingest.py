@@ -8,7 +8,8 @@ number of entries that stage really ran on in the ingest, to show where the time
     python benchmarks/ingest.py                 # INGEST_WORKERS=2 (the default) and 0 (a thread)
     python benchmarks/ingest.py --processes 4   # ... and a pool of 4 worker processes as well
 
-Worker pools are started and warmed before timing (the bot starts its pool once, at start-up).
+Worker pools are started and warmed before timing (the bot starts its pool once, at start-up). feedparser is
+timed before and after the ingest runs and the best rate is kept, so a busy moment does not flatter the ratio.
 Last line: one JSON object of headline figures, for the default configuration (INGEST_WORKERS=2).
 """
 
@@ -180,6 +181,7 @@ def main() -> int:
     if options.processes:
         configs[f"INGEST_WORKERS={options.processes}"] = options.processes
     runs = {name: with_workers(folder, workers) for name, workers in configs.items()}
+    fp_rate = max(fp_rate, feedparser_rate(bodies)[0])  # best of before and after: the machine is shared
     main_run = runs["INGEST_WORKERS=2 (default)"]
     thread_run = runs["INGEST_WORKERS=0 (a thread)"]
     ratio = fp_rate / main_run.rate

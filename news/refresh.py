@@ -417,10 +417,13 @@ class Refresher:
     def _start_list(
         self, items: Sequence[FeedItem], urls: dict[str, str], full_texts: dict[str, str | None]
     ) -> list[FeedItem]:
-        """The items worth processing before the lane: no other feed is processing an as-full copy of them."""
+        """The items worth processing before the lane: not teasers (cheap, and most often linked to a full copy
+        another feed carries), and no other feed is processing an as-full copy of them."""
         chosen = []
         for item in items:
             key = item_key(item)
+            if full_texts.get(key) is None and is_teaser(item):
+                continue
             other = self._in_flight.get(urls.get(key, ""), 0)
             if not other or _fuller(len(best_text(item, full_texts.get(key)).strip()), other):
                 chosen.append(item)
