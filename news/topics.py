@@ -15,6 +15,7 @@ caller says are followed (`story_topic_keys(..., keywords=...)`).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import re
@@ -496,7 +497,9 @@ def split_text(text: str) -> TextSplit:
         sentences = lead + list(filter(None, map(tuple, map(_WORD.findall, _BOUNDARY.split(rest)))))
         split = _RECENT_SPLITS[text] = TextSplit(tuple(sentences), min(len(lead), LEAD_MAX_SENTENCES))
         if len(_RECENT_SPLITS) > RECENT_SPLITS:
-            _RECENT_SPLITS.pop(next(iter(_RECENT_SPLITS)), None)
+            # another thread may change the dict meanwhile (ingest in a thread beside the bot's handlers)
+            with contextlib.suppress(RuntimeError, StopIteration):
+                _RECENT_SPLITS.pop(next(iter(_RECENT_SPLITS)), None)
     return split
 
 
