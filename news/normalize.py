@@ -70,4 +70,9 @@ def canonical_url(url: str) -> str:
 
 def content_hash(text: str) -> str:
     """A stable hash of a text's normalised words (same words, same hash, whatever the spacing or diacritics)."""
-    return hashlib.sha256(" ".join(words(text)).encode()).hexdigest()
+    return words_hash(words(text))
+
+
+def words_hash(text_words: list[str]) -> str:
+    """`content_hash` of a text whose `words` are already known."""
+    return hashlib.sha256(" ".join(text_words).encode()).hexdigest()

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from news.extract import clean_text
 from news.models import Article, FeedItem
-from news.normalize import canonical_url, content_hash, normalize_arabic
+from news.normalize import canonical_url, content_hash, normalize_arabic, words_hash
 from news.summarize import summarize
-from news.topics import KeywordIndex, story_topic_keys
+from news.topics import KeywordIndex, story_topic_keys, text_words
 
 
 def item_key(item: FeedItem) -> str:
@@ -73,13 +73,14 @@ def build_article(
     if not title:
         title = " ".join(text.split()[:12])
     url = article_url(item.url)
+    topic_keys = frozenset(story_topic_keys(title, text, keywords=keywords))
     return Article(
         key=item_key(item),
         url=url,
         title=title,
         text=text,
         published=published_at(item, fetched_at),
-        content_hash=content_hash(text or title),
+        content_hash=words_hash(text_words(text)) if text else content_hash(title),  # words tagging just split
         digest=summarize(title, text, max_words=max_words, cleaned=True) or title,
-        topic_keys=frozenset(story_topic_keys(title, text, keywords=keywords)),
+        topic_keys=topic_keys,
     )
