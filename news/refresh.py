@@ -54,6 +54,7 @@ FULLER = 2.0  # an item with this many times the stored text (and more than FULL
 FULLER_MIN_CHARS = 400
 STORY_TEXTS = 5  # articles a grown story's digest is drawn from
 BUILD_CHUNK = 16  # items per call of the CPU-bound stages in a process pool
+FEEDS_PER_FETCH_SLOT = 2  # feeds between fetch and store at a time, per FETCH_CONCURRENCY slot
 
 T = TypeVar("T")
 
@@ -222,6 +223,15 @@ class Lane:
         self._busy = False
 
 
+@dataclass(frozen=True)
+class _Round:
+    """What the feeds of one refresh round share: the lane, the fetch slots and the followed keywords."""
+
+    lane: Lane
+    fetch_slots: asyncio.Semaphore
+    keywords: frozenset[str]
+
+
 @dataclass
 class StoryGrouper:
     """The in-memory story index and the map from its story keys to stored story ids."""
@@ -307,12 +317,13 @@ class Refresher:
             async with self.sessionmaker() as session:
                 due = await (feed_store.listed(session) if force else feed_store.due(session))
                 keywords = frozenset(await subscribers.followed_keywords(session))
-            semaphore = asyncio.Semaphore(self.settings.fetch_concurrency)
-            lane = Lane()
+            fetches = self.settings.fetch_concurrency
+            this_round = _Round(Lane(), asyncio.Semaphore(fetches), keywords)
+            in_flight = asyncio.Semaphore(FEEDS_PER_FETCH_SLOT * fetches)  # bounds the parsed feeds held in memory
 
             async def one(feed: feed_store.Feed) -> FeedReport:
-                async with semaphore:
-                    return await self._refresh_feed(feed, lane, keywords)
+                async with in_flight:
+                    return await self._refresh_feed(feed, this_round)
 
             reports = list(await asyncio.gather(*(one(feed) for feed in due)))
             self.grouper.forget()
@@ -349,10 +360,10 @@ class Refresher:
             assert self.executor is not None
             return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
 
-    async def _refresh_feed(self, feed: feed_store.Feed, lane: Lane, keywords: frozenset[str]) -> FeedReport:
+    async def _refresh_feed(self, feed: feed_store.Feed, this_round: _Round) -> FeedReport:
         """Fetch, parse and store one feed; failures become the feed row's error state."""
         try:
-            return await self._refresh_feed_unsafe(feed, lane, keywords)
+            return await self._refresh_feed_unsafe(feed, this_round)
         except Exception as exc:  # a bug must not stop the other feeds
             log.exception("refreshing %s failed", feed.url)
             if isinstance(exc, BrokenProcessPool):
@@ -362,16 +373,17 @@ class Refresher:
             await self._record_error(feed.id, reason)
             return FeedReport(feed.display_name, feed.url, error=reason)
 
-    async def _refresh_feed_unsafe(self, feed: feed_store.Feed, lane: Lane, keywords: frozenset[str]) -> FeedReport:
-        settings = self.settings
-        result = await fetch(
-            self.client,
-            feed.url,
-            etag=feed.etag,
-            last_modified=feed.last_modified,
-            max_bytes=settings.fetch_max_bytes,
-            allow_private=True,  # the admin listed this feed; article links are guarded instead
-        )
+    async def _refresh_feed_unsafe(self, feed: feed_store.Feed, this_round: _Round) -> FeedReport:
+        lane, keywords = this_round.lane, this_round.keywords
+        async with this_round.fetch_slots:  # FETCH_CONCURRENCY feeds fetched at a time; processing is not held up
+            result = await fetch(
+                self.client,
+                feed.url,
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                max_bytes=self.settings.fetch_max_bytes,
+                allow_private=True,  # the admin listed this feed; article links are guarded instead
+            )
         if result.error:
             await self._record_error(feed.id, result.error, result.retry_after)
             return FeedReport(feed.display_name, feed.url, error=result.error)
