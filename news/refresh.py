@@ -422,6 +422,8 @@ class Refresher:
         finally:
             if early is not None and not early.done():
                 early.cancel()
+            elif early is not None and not early.cancelled():
+                early.exception()  # seen: when the lane failed first, its error is the one reported
             for url, chars in claims:
                 if self._in_flight.get(url) == chars:
                     del self._in_flight[url]
