@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from settings import Settings, SettingsError, load_settings
+from settings import LOG_FORMAT, Settings, SettingsError, load_settings
 
 # python-telegram-bot 22 gives time spans as timedelta when this is set (our code handles both), and warns without it.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -335,9 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
     quiet = max(logging.WARNING, logging.getLevelName(settings.log_level))
     for name in ("httpx", "apscheduler", "alembic"):
         logging.getLogger(name).setLevel(quiet)

@@ -18,6 +18,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_FEED_URL, MAX_FEED_NAME = 2048, 200  # what the feeds table holds
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the bot's and its ingest workers' log lines
+
+
 class SettingsError(Exception):
     """A setting is missing or invalid; the message names the variable."""
 

@@ -21,6 +21,7 @@ import heapq
 import itertools
 import logging
 import multiprocessing
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -41,7 +42,7 @@ from news.parse import parse_feed
 from news.process import article_url, best_text, build_article, item_key, published_at
 from news.summarize import summarize_many
 from news.topics import keyword_index
-from settings import Settings
+from settings import LOG_FORMAT, Settings
 from storage import articles as article_store
 from storage import feeds as feed_store
 from storage import outbox, subscribers
@@ -117,20 +118,20 @@ def build_all(
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of worker processes for the CPU-bound stages (spawned: this process runs threads and an event loop)."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_worker)
+    """A pool of worker processes for the CPU-bound stages (spawned: this process runs threads and an event loop).
+
+    Workers log at this process's level, in the bot's format.
+    """
+    context = multiprocessing.get_context("spawn")
+    level = logging.getLogger().getEffectiveLevel()
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(level,))
 
 
-def _warm_worker() -> None:
-    """Load a worker's modules and data (rules, gazetteer, stop words) before its first real task."""
-    now = utcnow()
-    build_all(
-        [FeedItem("w", "http://w.example/1", "إيران وروسيا", "قالت إيران وروسيا إن المحادثات مستمرة.", "", None)],
-        {},
-        now,
-        60,
-        "w",
-    )
+def _start_worker(log_level: int) -> None:
+    """Set up a worker's logging, and load its modules and data (rules, gazetteer, stop words) before real work."""
+    logging.basicConfig(level=log_level, format=LOG_FORMAT, stream=sys.stderr)
+    item = FeedItem("w", "http://w.example/1", "إيران وروسيا", "قالت إيران وروسيا إن المحادثات مستمرة.", "", None)
+    build_all([item], {}, utcnow(), 60, "w")
 
 
 def recent_signatures(rows: Iterable[tuple[int, int, str, str, datetime]]) -> list[tuple[str, int, dedupe.DocSig]]:

@@ -7,6 +7,7 @@ backs off, the good one is stored as if nothing happened.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import re
@@ -23,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from news import refresh
 from news.fetch import USER_AGENT, make_client
+from news.models import ParsedFeed
+from news.parse import parse_feed
 from news.refresh import FeedReport, Lane, Refresher
 from settings import Settings
 from storage import articles as article_store
@@ -697,3 +700,32 @@ async def test_a_feed_that_kills_its_worker_twice_gets_a_reason_and_the_bot_goes
 def _die(*_args: object) -> None:
     """Stands for a parse that kills its process."""
     os._exit(1)
+
+
+async def test_worker_processes_log_in_the_bots_format(
+    harness: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What a worker logs reaches the bot's stderr at its level, in its format (not Python's bare fallback)."""
+    caplog.set_level(logging.INFO)  # the bot's LOG_LEVEL=INFO
+    harness.server.add("/a.xml", rss([Item("w", *WEATHER, link="https://b.example/w")]), headers=RSS_TYPE)
+    monkeypatch.setattr(refresh, "parse_feed", _parse_and_log)  # sent to the worker by reference: it runs there
+    refresher = Refresher(harness.settings, harness.db, harness.client, workers=1)
+    try:
+        report = (await harness.run("/a.xml", refresher=refresher))["/a.xml"]
+    finally:
+        refresher.close()
+    assert report.error is None and report.new == 1
+    worker_lines = [line for line in capfd.readouterr().err.splitlines() if "parsed in a worker" in line]
+    assert len(worker_lines) == 1
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d [\d:,]+ INFO tests\.news\.test_refresh: parsed in a worker \d+", worker_lines[0]
+    )
+
+
+def _parse_and_log(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+    """parse_feed, with an INFO line from the process it runs in."""
+    logging.getLogger(__name__).info("parsed in a worker %d", os.getpid())
+    return parse_feed(body, headers, url)
