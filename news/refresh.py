@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from news import dedupe
@@ -406,10 +406,9 @@ class Refresher:
         source = feed.name or parsed.title or feed.display_name  # the outlet, for story grouping
         # With worker processes, processing starts now, beside whatever feed holds the lane (in a thread it would
         # only take turns with the lane's work, so it waits for the lane). Items another feed is already processing
-        # an as-full copy of are left for the lane, where they will most likely be linked to that copy.
+        # an as-full copy of, and teasers, are left for the lane, where they will most likely be linked to that copy.
         early: asyncio.Future[list[Built]] | None = None
-        started = self._start_list(plan.process, urls, full_texts) if self.executor is not None else []
-        claims = self._claim(started, urls, full_texts)
+        started, claims = self._start_early(plan.process, urls, full_texts) if self.executor is not None else ([], [])
         if started:
             early = asyncio.ensure_future(self._build(started, full_texts, source, keywords))
         try:
@@ -429,33 +428,29 @@ class Refresher:
                 if self._in_flight.get(url) == chars:
                     del self._in_flight[url]
 
-    def _start_list(
+    def _start_early(
         self, items: Sequence[FeedItem], urls: dict[str, str], full_texts: dict[str, str | None]
-    ) -> list[FeedItem]:
-        """The items worth processing before the lane: not teasers (cheap, and most often linked to a full copy
-        another feed carries), and no other feed is processing an as-full copy of them."""
-        chosen = []
+    ) -> tuple[list[FeedItem], list[tuple[str, int]]]:
+        """The items worth processing before the lane, and their claims (URL, characters) for other feeds to see.
+
+        Teasers wait for the lane (cheap, and most often linked to a full copy another feed carries), and so do
+        items another feed is already processing an as-full copy of.
+        """
+        chosen, claims = [], []
         for item in items:
             key = item_key(item)
             if full_texts.get(key) is None and is_teaser(item):
                 continue
-            other = self._in_flight.get(urls.get(key, ""), 0)
-            if not other or _fuller(len(best_text(item, full_texts.get(key)).strip()), other):
-                chosen.append(item)
-        return chosen
-
-    def _claim(
-        self, items: Sequence[FeedItem], urls: dict[str, str], full_texts: dict[str, str | None]
-    ) -> list[tuple[str, int]]:
-        """Record that these items are being processed (URL → characters), for other feeds' `_start_list`."""
-        claims = []
-        for item in items:
-            key = item_key(item)
-            if key in urls:
-                chars = len(best_text(item, full_texts.get(key)).strip())
-                self._in_flight[urls[key]] = max(self._in_flight.get(urls[key], 0), chars)
-                claims.append((urls[key], chars))
-        return claims
+            url = urls.get(key)
+            chars = len(best_text(item, full_texts.get(key)).strip())
+            other = self._in_flight.get(url, 0) if url else 0
+            if other and not _fuller(chars, other):
+                continue
+            chosen.append(item)
+            if url:
+                self._in_flight[url] = max(other, chars)
+                claims.append((url, chars))
+        return chosen, claims
 
     async def _take_built(
         self,
@@ -596,8 +591,8 @@ class Refresher:
             keys = set(article.topic_keys)
             replaced = plan.upgrades.get(b.item_key)
             if replaced is not None:  # a fuller copy of a stored lead: it takes the lead's place
-                text, digest, content = article.text, article.digest, article.content_hash
-                batch.replaced.append({"id": replaced.id, "text": text, "digest": digest, "content_hash": content})
+                fuller = article_store.FullerText(replaced.id, article.text, article.digest, article.content_hash)
+                batch.replaced.append(fuller)
                 self.grouper.story_ids[article.content_hash] = replaced.story_id
                 batch.link(b.item_key, article.url, article.published, replaced.id, replaced.story_id)
                 batch.by_hash[article.content_hash] = (replaced.id, replaced.story_id)
@@ -617,8 +612,7 @@ class Refresher:
             batch.add(b.item_key, article, story)
             batch.topics.setdefault(story, set()).update(keys)
 
-        if batch.replaced:
-            await session.execute(update(article_store.Article), batch.replaced)
+        await article_store.replace_texts(session, batch.replaced)
         await batch.insert(session)
         for story_key, new_story in batch.new_stories.items():
             self.grouper.story_ids[story_key] = new_story.id
@@ -699,15 +693,8 @@ class Refresher:
         several = {story_id: value for story_id, value in texts.items() if len(value[1]) > 1}
         digests = await self._offload(story_digests, several, self.settings.digest_max_words) if several else {}
         now = utcnow()
-        rows: list[dict[str, object]] = []
-        for story_id in sorted(changed):
-            digest = digests.get(story_id) or grown.get(story_id)
-            rows.append({"id": story_id, "updated_at": now} | ({"digest": digest} if digest else {}))
-        # one executemany per set of columns: stories with a new digest, and those only touched
-        for with_digest in (True, False):
-            same = [r for r in rows if ("digest" in r) is with_digest]
-            if same:
-                await session.execute(update(article_store.Story), same)
+        new_digests = {story_id: digests.get(story_id) or grown.get(story_id) for story_id in changed}
+        await article_store.stories_updated(session, new_digests, now)
         await outbox.stories_changed(session, sorted(changed), now=now)
 
     async def _record_error(self, feed_id: int, reason: str, retry_after: float | None = None) -> None:
@@ -783,7 +770,7 @@ class _Batch:
     topics: dict[int | _NewStory, set[str]] = field(default_factory=dict)
     grown: dict[int, str | None] = field(default_factory=dict)  # stored story → its replaced article's digest
     touched: set[int] = field(default_factory=set)  # stored stories that gained an entry
-    replaced: list[dict[str, object]] = field(default_factory=list)  # stored articles given a fuller text
+    replaced: list[article_store.FullerText] = field(default_factory=list)  # stored articles given a fuller text
 
     def link(
         self,

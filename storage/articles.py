@@ -127,11 +127,37 @@ async def articles_by_url(session: AsyncSession, urls: Iterable[str]) -> dict[st
     return found
 
 
-async def replace_text(session: AsyncSession, article_id: int, *, text: str, digest: str, content_hash: str) -> None:
-    """Give a stored article a fuller text (its feed carried a lead first, a full item later)."""
-    await session.execute(
-        update(Article).where(Article.id == article_id).values(text=text, digest=digest, content_hash=content_hash)
-    )
+@dataclass(frozen=True)
+class FullerText:
+    """A stored article's fuller text (its feed carried a lead first, a full item later)."""
+
+    article_id: int
+    text: str
+    digest: str
+    content_hash: str
+
+
+async def replace_texts(session: AsyncSession, replacements: Sequence[FullerText]) -> None:
+    """Give stored articles their fuller texts, in one batched UPDATE; rows and stories stay as they are."""
+    if replacements:
+        rows = [
+            {"id": r.article_id, "text": r.text, "digest": r.digest, "content_hash": r.content_hash}
+            for r in replacements
+        ]
+        await session.execute(update(Article), rows)
+
+
+async def stories_updated(session: AsyncSession, digests: dict[int, str | None], now: datetime) -> None:
+    """Mark stories updated at `now`, with a new digest where one is given (None keeps the old one).
+
+    One batched UPDATE per set of columns: the stories with a new digest, and those only touched.
+    """
+    rows = [{"id": story_id, "updated_at": now, "digest": digest} for story_id, digest in sorted(digests.items())]
+    with_digest = [row for row in rows if row["digest"]]
+    touched = [{"id": row["id"], "updated_at": now} for row in rows if not row["digest"]]
+    for batch in (with_digest, touched):
+        if batch:
+            await session.execute(update(Story), batch)
 
 
 async def stories_by_id(session: AsyncSession, story_ids: Iterable[int]) -> dict[int, Story]:

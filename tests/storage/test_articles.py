@@ -66,7 +66,7 @@ async def test_replace_text_keeps_the_row_and_its_story(db) -> None:
         story = await _story(session, "c", [("مقدمة قصيرة", "https://c.example/1")])
     async with db.begin() as session:
         (stored,) = (await articles.articles_by_url(session, ["https://c.example/1"])).values()
-        await articles.replace_text(session, stored.id, text="النص الكامل للخبر", digest="النص", content_hash="f" * 64)
+        await articles.replace_texts(session, [articles.FullerText(stored.id, "النص الكامل للخبر", "النص", "f" * 64)])
     async with db() as session:
         (after,) = (await articles.articles_by_hash(session, ["f" * 64])).values()
         title, texts = (await articles.texts_of_stories(session, [story.id]))[story.id]
