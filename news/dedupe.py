@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from itertools import chain, compress, filterfalse, repeat
-from operator import mul
+from operator import mul, not_, sub
 from typing import Any, NamedTuple
 
 from news.normalize import words
@@ -456,8 +456,7 @@ class StoryIndex:
         self._sigs: dict[str, DocSig] = {}
         self._story: dict[str, str] = {}
         self._members: dict[str, list[str]] = {}
-        self._postings: dict[str, set[str]] = defaultdict(set)
-        self._lead_df: Counter[str] = Counter()
+        self._postings: dict[str, set[str]] = defaultdict(set)  # lead word → the documents whose lead has it
         self._df: Counter[str] = Counter()
         self._queue: list[tuple[datetime, str]] = []  # (time, doc_id) heap for eviction
         self._clock: datetime | None = None
@@ -518,12 +517,13 @@ class StoryIndex:
         self._df.update(sig.terms)
         self._sigs[doc_id] = sig
         weigh = self.idf.weights
-        prepared = _prepare(sig, weigh)
+        prepared: _Prepared | None = None  # weighed once a candidate is comparable (most articles have none)
         pairs: dict[str, float] = {}
         totals: dict[str, float] = defaultdict(float)
         for other in sorted(self._candidates(sig)):
             other_sig = self._sigs[other]
             if comparable(sig, other_sig, self.window):
+                prepared = prepared or _prepare(sig, weigh)
                 p = _probability(_features(prepared, _prepare(other_sig, weigh)))
                 pairs[other] = p
                 totals[self._story[other]] += p
@@ -588,8 +588,8 @@ class StoryIndex:
     def _candidates(self, sig: DocSig) -> set[str]:
         """Documents sharing at least MIN_SHARED_LEAD not-too-common lead words with `sig`."""
         cap = max(MIN_POSTING_CAP, MAX_POSTING_SHARE * len(self._sigs))
-        lead_df, postings = self._lead_df, self._postings
-        shared = Counter(chain.from_iterable(postings.get(key, ()) for key in _lead_keys(sig) if lead_df[key] <= cap))
+        postings = filter(None, map(self._postings.get, _lead_keys(sig)))  # a posting's size is its word's lead df
+        shared = Counter(chain.from_iterable(posting for posting in postings if len(posting) <= cap))
         return {doc for doc, n in shared.items() if n >= MIN_SHARED_LEAD}
 
     def _register(self, doc_id: str, sig: DocSig, story: str, moment: datetime | None) -> None:
@@ -601,7 +601,6 @@ class StoryIndex:
         self._members.setdefault(story, []).append(doc_id)
         for key in _lead_keys(sig):
             self._postings[key].add(doc_id)
-            self._lead_df[key] += 1
         if moment is not None:
             heapq.heappush(self._queue, (moment, doc_id))
 
@@ -629,21 +628,18 @@ class StoryIndex:
             self._settled.discard(story)
             for other in self._links.pop(story, {}):
                 self._links[other].pop(story, None)
-        df = self._df
-        for term in sig.terms:
-            left = df[term] - 1
-            if left > 0:
-                df[term] = left
-            else:
-                df.pop(term, None)
+        # Document frequencies counted down from C (a loop over a few hundred terms per document was most of
+        # this method); the terms no other document has are then dropped.
+        df, terms = self._df, sig._columns[0]
+        left = list(map(sub, map(df.__getitem__, terms), repeat(1)))
+        dict.update(df, zip(terms, left, strict=True))
+        for term in compress(terms, map(not_, left)):
+            df.pop(term)  # dict.pop (Counter's own __delitem__ is a Python method)
         for key in _lead_keys(sig):
             posting = self._postings[key]
             posting.discard(doc_id)
             if not posting:
                 del self._postings[key]
-            self._lead_df[key] -= 1
-            if self._lead_df[key] <= 0:
-                del self._lead_df[key]
 
     def _unlink(self, a: str, b: str, amount: float) -> None:
         """Take a forgotten pair's similarity out of the link between two stories."""
