@@ -6,6 +6,11 @@ the bytes: documents declaring XML entities are refused (feedparser's loose pars
 limit), labels that contradict the bytes are corrected (an Arabic windows-1256 body served as UTF-8, a
 UTF-8 body labelled windows-1256), and a mostly-UTF-8 body has its few bad bytes replaced instead of
 being decoded whole as windows-1252.
+
+feedparser re-resolves its base URI at every start tag when it is given one, so it is given none: the
+entries' links and ids are resolved afterwards, with feedparser's own join, exactly as it would have
+resolved them (documents where that cannot be told from the entries, e.g. with xml:base, are parsed with
+the base as before).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import re
 import xml.sax
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 from feedparser.encodings import convert_to_utf8
+from feedparser.urls import _urljoin, make_safe_absolute_uri  # feedparser's own joins, so links come out the same
 
 from news.extract import html_to_text
 from news.models import FeedItem, ParsedFeed
@@ -37,6 +44,15 @@ _SPACE = re.compile(r"\s+")
 _LOOKS_HTML = re.compile(r"</?[a-zA-Z][^<>]*>|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _ARABIC = re.compile("[\u0600-\u06ff]")
+# Attributes that move feedparser's base inside a document (xml:base, base) or give an entry an id it does not
+# resolve (rdf:about), searched in the lower-cased bytes of an ASCII-compatible document.
+_BASE_ATTRIBUTE = re.compile(rb"base\s*=")  # (regular expressions that start with a literal search fast)
+_ABOUT_ATTRIBUTE = re.compile(rb"about\s*=")
+_PERMALINK_TRUE = re.compile(rb"""ispermalink\s*=\s*["']true["']""")
+_RELATIVE_GUID = re.compile(rb"<guid\b[^>]*>\s*(?:<!\[cdata\[)?\s*[^<:\s]*[<\]\s]")  # no ":" in its text
+# A link whose "&" (feedparser unescapes "&amp;" and "&name;" in it after resolving) is all in its query or
+# fragment, without spaces or controls: resolving commutes with that unescaping, so it can be resolved last.
+_AMPERSAND_AFTER_PATH = re.compile(r"[^&?#\s\x00-\x1f\x7f]*[?#][^\s\x00-\x1f\x7f]*")
 _EBCDIC_XML = b"\x4c\x6f\xa7\x94"  # "<?xm" in cp037
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _UNICODE = frozenset({"utf-8", "ascii", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
@@ -54,12 +70,7 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     try:
         if _declares_entities(fixed_body, fixed_headers):
             return ParsedFeed(title=None, items=(), error="refused: XML entity declarations")
-        result = feedparser.parse(
-            io.BytesIO(fixed_body),
-            response_headers=fixed_headers,
-            resolve_relative_uris=False,
-            sanitize_html=False,  # html_to_text keeps only text (no script, style or markup)
-        )
+        result = _feedparser_parse(fixed_body, fixed_headers)
     except Exception:  # feedparser's "never raises" has holes (e.g. non-UTF-8 bytes in encoding="…")
         log.warning("feedparser failed on %s", url, exc_info=True)
         return ParsedFeed(title=None, items=(), error="malformed XML")
@@ -76,6 +87,104 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     if items or (result.get("version") and not malformed):  # a well-formed feed may have no items right now
         return ParsedFeed(title=title, items=tuple(items), warning=warning)
     return ParsedFeed(title=title, items=(), error=_why_not_a_feed(body, headers, malformed))
+
+
+def _feedparser_parse(body: bytes, headers: dict[str, str]) -> Any:
+    """feedparser's result for a document, entry links and ids resolved against `headers["content-location"]`.
+
+    feedparser is given no base when the entries alone tell how it would have resolved their links and ids
+    (see the module docstring); they are then resolved here.
+    """
+    base = _document_base(headers["content-location"])
+    lowered = body.lower() if base and _ascii_compatible(body, headers) else b""
+    moved = _BASE_ATTRIBUTE.search(lowered) or _ABOUT_ATTRIBUTE.search(lowered)
+    ids_resolved = _all_permalinks(body, lowered)
+    # (otherwise a relative-looking guid would most likely be found ambiguous only after parsing)
+    if lowered and not moved and (ids_resolved or not _RELATIVE_GUID.search(lowered)):
+        result = _feedparser(body, {**headers, "content-location": ""})
+        loose = not result.get("encoding") or isinstance(result.get("bozo_exception"), xml.sax.SAXException)
+        if not loose and _ascii_superset(result.get("encoding")) and _resolve_links(result.entries, base, ids_resolved):
+            return result
+    return _feedparser(body, headers)
+
+
+def _all_permalinks(body: bytes, lowered: bytes) -> bool:
+    """Whether every isPermaLink attribute says "true", exactly as feedparser wants it for resolving guids."""
+    said_true = list(_PERMALINK_TRUE.finditer(lowered))
+    return len(said_true) == lowered.count(b"ispermalink") and all(
+        body[match.end() - 5 : match.end() - 1] == b"true" for match in said_true
+    )
+
+
+def _feedparser(body: bytes, headers: dict[str, str]) -> Any:
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers,
+        resolve_relative_uris=False,
+        sanitize_html=False,  # html_to_text keeps only text (no script, style or markup)
+    )
+
+
+def _document_base(location: str) -> str | None:
+    """The base feedparser resolves against inside a document without xml:base, if plain enough to do it later.
+
+    feedparser joins its base with itself at every start tag: the base is that join once it is stable. None
+    when it is not, or not ASCII without "&" (feedparser's clean-ups after joining would then touch it).
+    """
+    if not location:
+        return ""
+    base = make_safe_absolute_uri(location, location) or location
+    stable = (make_safe_absolute_uri(base, base) or base) == base
+    return base if stable and base.isascii() and "&" not in base else None
+
+
+def _resolve_links(entries: list[Any], base: str, ids_resolved: bool) -> bool:
+    """Resolve the entries' links and ids (parsed without a base) as feedparser would have against `base`.
+
+    False, leaving the entries half done, when that cannot be told from them: an empty link (an empty href
+    becomes the base, an empty <link> stays empty), an id that resolving would change while some ids in the
+    document are not resolved, or a value `_joins_later` refuses.
+    """
+    joined: dict[str, str] = {}
+    for entry in entries:
+        link, guid = entry.get("link"), entry.get("id")
+        if link is not None:
+            resolved = joined[link] if link in joined else joined.setdefault(link, _urljoin(base, link))
+            if not link or not _joins_later(link, resolved, unescaped=True):
+                return False
+            entry["link"] = resolved
+        if guid:
+            resolved = joined[guid] if guid in joined else joined.setdefault(guid, _urljoin(base, guid))
+            if (resolved != guid and not ids_resolved) or not _joins_later(guid, resolved, unescaped=False):
+                return False
+            entry["id"] = resolved
+    return True
+
+
+def _joins_later(value: str, joined: str, unescaped: bool) -> bool:
+    """Whether joining a value feedparser left unjoined gives what joining it first would have given.
+
+    feedparser joins before its last clean-ups: UTF-8 read as Latin-1 is repaired, cp1252 controls are
+    mapped and, in links (`unescaped`), "&amp;" and "&name;" become "&" and "&name". ASCII values are left
+    alone by the first two, and the third commutes with joining when every "&" is in the query or fragment
+    of a value without spaces or controls. A non-ASCII value must be an absolute URL without "&" that
+    joining leaves alone (the clean-ups change no ASCII character, so feedparser's join left it alone too).
+    """
+    if value.isascii():
+        return not unescaped or "&" not in value or bool(_AMPERSAND_AFTER_PATH.fullmatch(value))
+    if joined != value or "&" in value:
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc)
+
+
+def _ascii_superset(encoding: str | None) -> bool:
+    """Whether a charset encodes ASCII as itself and nothing else as ASCII bytes (so byte searches are exact)."""
+    name = _codec_name(encoding or "") or ""
+    return name in ("utf-8", "ascii", "latin-1") or name.startswith(("iso8859-", "cp125"))
 
 
 def fix_charset(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str], str | None]:

@@ -51,6 +51,30 @@ async def test_rss_items_are_plain_text(srv: FeedServer, client: httpx.AsyncClie
     assert (third.guid, third.published, third.author) == (None, None, None)
 
 
+def _relative_rss(channel_attributes: str = "", guid_attributes: str = "") -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel{channel_attributes}><title>t</title>
+<item><title>a</title><link>/news/1?a=1&amp;b=2</link><guid{guid_attributes}>/news/1</guid></item>
+<item><title>b</title><guid>news/2</guid></item>
+</channel></rss>""".encode()
+
+
+async def test_relative_links_and_guids(srv: FeedServer, client: httpx.AsyncClient) -> None:
+    """Resolved like feedparser does: against the feed's URL or xml:base; a guid only when it is a permalink."""
+    feed = await get(srv, client, "/ar/feed.xml", _relative_rss())
+    assert [(item.url, item.guid) for item in feed.items] == [
+        (srv.url("/news/1?a=1&b=2"), srv.url("/news/1")),
+        (srv.url("/ar/news/2"), srv.url("/ar/news/2")),  # a permalink guid is the link too
+    ]
+    feed = await get(srv, client, "/base.xml", _relative_rss(' xml:base="https://cdn.example/ar/"'))
+    assert [(item.url, item.guid) for item in feed.items] == [
+        ("https://cdn.example/news/1?a=1&b=2", "https://cdn.example/news/1"),
+        ("https://cdn.example/ar/news/2", "https://cdn.example/ar/news/2"),
+    ]
+    feed = await get(srv, client, "/ids.xml", _relative_rss(guid_attributes=' isPermaLink="false"'))
+    assert feed.items[0].guid == "/news/1"
+
+
 async def test_atom_entries(srv: FeedServer, client: httpx.AsyncClient) -> None:
     feed = await get(srv, client, "/atom.xml", (FEEDS / "arabic.atom.xml").read_bytes())
     assert feed.title == "أخبار الاقتصاد"
