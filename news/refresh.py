@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from news import dedupe
@@ -46,7 +46,7 @@ from settings import LOG_FORMAT, Settings
 from storage import articles as article_store
 from storage import feeds as feed_store
 from storage import outbox, subscribers
-from storage.db import insert_rows, utcnow
+from storage.db import add_rows, insert_rows, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -401,7 +401,9 @@ class Refresher:
         items = unique_items(parsed.items)
         urls = identifying_urls(items)
         async with self.sessionmaker() as session:
-            plan = await self._plan(session, feed.id, items, urls)
+            known = await article_store.known_keys(session, feed.id, [item_key(item) for item in items])
+            fresh = [item for item in items if item_key(item) not in known]  # new for this feed
+            plan = await self._plan(session, fresh, urls)
         full_texts = await self._full_texts(plan)  # network: outside the lane, so a slow page delays only its feed
         source = feed.name or parsed.title or feed.display_name  # the outlet, for story grouping
         # With worker processes, processing starts now, beside whatever feed holds the lane (in a thread it would
@@ -415,8 +417,10 @@ class Refresher:
             # One feed at a time from here, so each sees what the ones before it stored; the fullest texts first,
             # so that of a lead feed and the full feed of the same site, the full one is processed and the lead linked.
             async with lane.turn(richness(plan.process, full_texts)):
+                # Only this feed's refresh stores its entries (one refresh at a time), so `fresh` still holds;
+                # other feeds may have stored some of its articles meanwhile.
                 async with self.sessionmaker() as session:
-                    plan = await self._plan(session, feed.id, items, urls, full_texts)
+                    plan = await self._plan(session, fresh, urls, full_texts)
                 built = await self._take_built(early, started, plan, full_texts, source, keywords)
                 return await self._store_or_reset(feed.id, plan, built, result, parsed)
         finally:
@@ -510,14 +514,11 @@ class Refresher:
     async def _plan(
         self,
         session: AsyncSession,
-        feed_id: int,
-        items: Sequence[FeedItem],
+        fresh: Sequence[FeedItem],
         urls: dict[str, str],
         full_texts: dict[str, str | None] | None = None,
     ) -> Plan:
-        """Split a feed's items into known ones (skipped), stored elsewhere (linked) and new (processed)."""
-        known = await article_store.known_keys(session, feed_id, [item_key(item) for item in items])
-        fresh = [item for item in items if item_key(item) not in known]
+        """Split a feed's new items into those stored elsewhere (linked) and new articles (processed)."""
         stored = await article_store.articles_by_url(session, [urls[k] for k in map(item_key, fresh) if k in urls])
         links: list[tuple[FeedItem, article_store.StoredArticle]] = []
         process: list[FeedItem] = []
@@ -622,8 +623,7 @@ class Refresher:
         new_outlet = {
             story for story in batch.touched if row.display_name not in {s.name for s in outlets.get(story, ())}
         }
-        if batch.entries:
-            await session.execute(insert(article_store.Entry), batch.entry_rows(feed_id))
+        await add_rows(session, article_store.Entry, batch.entry_rows(feed_id))
         backfill = row.last_success_at is None  # a feed's first fetch fills history, it pushes nothing
         queued = await self._topics_and_pushes(session, batch.topics, backfill)
         await self._stories_changed(session, batch.grown, new_outlet)
@@ -676,8 +676,7 @@ class Refresher:
             if chats:
                 queued += await outbox.enqueue(session, story_id, chats)
                 self.grouper.settle(story_id)
-        if rows:
-            await session.execute(insert(article_store.StoryTopic), rows)
+        await add_rows(session, article_store.StoryTopic, rows)
         return queued
 
     async def _stories_changed(self, session: AsyncSession, grown: dict[int, str | None], new_outlet: set[int]) -> None:
