@@ -340,6 +340,7 @@ _LEFTOVER_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 _ANY_SPACE = re.compile(r"\s{2,}|[^\S ]")  # source line breaks are spaces in HTML; only tags break lines
 _INLINE_SPACE = re.compile(r"[^\S\n]{2,}|[^\S\n ]")
+_NOT_PLAIN = re.compile("[<&\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")  # markup, or what lxml rewrites
 _BREAKING_TAG = re.compile(r"<\s*/?\s*(?:p|br|div|li|h[1-6]|tr|td|ul|ol|table|blockquote|section|article|pre)\b", re.I)
 
 
@@ -352,40 +353,73 @@ def html_to_text(markup: str) -> str:
     markup = _XML_DECLARATION.sub("", markup.replace("\x00", ""))
     if not markup.strip():
         return ""
+    if not _NOT_PLAIN.search(markup):  # lxml would give the text back as it is (less leading spaces and BOM)
+        return _paragraphs([" ".join(_visible(line).split()) for line in markup.split("\n")])
     try:
         parser = etree.HTMLParser(recover=True, remove_comments=True, remove_pis=True, encoding="utf-8")
         root = etree.fromstring(markup.encode("utf-8", "replace"), parser)
     except (etree.LxmlError, ValueError):
         root = None
+    if root is None:  # tags out, the rest as it is
+        text = re.sub(r"<[^>]*>", " ", markup)
+        text = html.unescape(text) if _LEFTOVER_ENTITY.search(text) else text
+        return _paragraphs([_squash(_visible(line)) for line in text.split("\n")])
     keep_newlines = not _BREAKING_TAG.search(markup)  # plain text or inline-only HTML: its line breaks count
-    text = _walk(root, keep_newlines) if root is not None else re.sub(r"<[^>]*>", " ", markup)
-    if _LEFTOVER_ENTITY.search(text):
-        text = html.unescape(text)
-    lines = [_squash(line) for line in _INVISIBLE.sub("", text).split("\n")]
+    brk = _absent_character(markup, root)
+    text = _marked_text(root, brk)
+    if keep_newlines:
+        text, brk = text.replace(brk, "\n"), "\n"
+    if _LEFTOVER_ENTITY.search(text):  # decoded once the text's own spaces are spaces (entities may be spaces)
+        space = _INLINE_SPACE if keep_newlines else _ANY_SPACE
+        text = html.unescape(space.sub(" ", text).replace(brk, "\n"))
+        return _paragraphs([_squash(_visible(line)) for line in text.split("\n")])
+    # no entity to decode: str.split collapses the text's own spaces as the space pattern and _squash would
+    return _paragraphs([" ".join(_visible(line).split()) if line else line for line in text.split(brk)])
+
+
+def _paragraphs(lines: list[str]) -> str:
+    """Squashed lines joined, with one blank line wherever there were blank lines."""
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
-def _walk(root: etree._Element, keep_newlines: bool) -> str:
-    """Text of a parsed tree with line breaks at block boundaries (iterative: deep trees are fine)."""
-    space = _INLINE_SPACE if keep_newlines else _ANY_SPACE
-    parts: list[str] = []
-    walker = etree.iterwalk(root, events=("start", "end"))
-    for event, element in walker:
-        tag = element.tag if isinstance(element.tag, str) else ""
-        tag = tag.lower()
-        if event == "start":
-            if tag in _SKIP_TAGS:
-                walker.skip_subtree()
-                continue
-            if tag in _BLOCK_TAGS:
-                parts.append("\n\n")
-            if element.text and tag:
-                parts.append(space.sub(" ", element.text))
-        else:
-            if tag in _BLOCK_TAGS:
-                parts.append("\n\n")
-            elif tag in _LINE_TAGS:
-                parts.append("\n" if tag == "br" else " ")
-            if element.tail and element is not root:
-                parts.append(space.sub(" ", element.tail))
-    return "".join(parts)
+def _visible(line: str) -> str:
+    """A line without invisible marks (all of them are unprintable, as are tabs and no-break spaces)."""
+    return line if line.isprintable() else _INVISIBLE.sub("", line)
+
+
+def _marked_text(root: etree._Element, brk: str) -> str:
+    """The text of a parsed tree, with `brk` for each line break at block boundaries and <br> (mutates it).
+
+    Each break is added to the tree as an element holding `brk`, so that lxml joins the text (no Python
+    step per text node). `brk` must be a character the text does not hold.
+    """
+    for element in list(root.iter("nav")):  # skipped, but a block: its end still breaks the line
+        element.addprevious(_text_element(element, brk * 2))
+    etree.strip_elements(root, *_SKIP_TAGS, with_tail=False)
+    for element in list(root.iter(*_BLOCK_TAGS, *_LINE_TAGS)):  # HTML tag names are lower-case already
+        if element.tag in _LINE_TAGS:
+            _text_element(element, brk if element.tag == "br" else " ")
+            continue
+        if element is not root:
+            element.addprevious(_text_element(element, brk * 2))
+        _text_element(element, brk * 2)
+    text = etree.tostring(root, method="text", encoding=str, with_tail=False)
+    return brk * 2 + text if root.tag in _BLOCK_TAGS else text
+
+
+def _text_element(parent: etree._Element, text: str) -> etree._Element:
+    """A new last child of `parent` holding `text`."""
+    element = etree.SubElement(parent, "break")
+    element.text = text
+    return element
+
+
+def _absent_character(markup: str, root: etree._Element) -> str:
+    """A private-use character (one lxml takes in text) that the text parsed from `markup` into `root` lacks.
+
+    Parsed text holds the markup's characters and those its entities stand for, and HTML names no
+    private-use character: only numeric references make the parsed text itself worth searching.
+    """
+    text = markup if "&#" not in markup else "".join(root.itertext())
+    candidates = chain(range(0xE000, 0xFFFE), range(0x10000, 0x110000))
+    return next(char for char in map(chr, candidates) if char not in text)

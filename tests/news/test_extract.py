@@ -252,6 +252,9 @@ def test_broken_html_fragment() -> None:
         ("<p>a &amp;quot;b&amp;quot; &#x627;&#1604; &nbsp;c</p>", 'a "b" ال c'),
         ("<style>p{}</style><script>x<y</script><p>نص</p>", "نص"),
         ("<table><tr><td>أ</td><td>ب</td></tr></table>", "أ ب"),
+        ("\ufeffنص\u200f  عادي\u2028ثان\xa0x\n \n\nفقرة", "نص عادي ثان x\n\nفقرة"),  # plain text, odd spaces
+        ("<p>أ</p>قبل<nav>قائمة</nav>ب", "أ\n\nقبل\n\nب"),  # a skipped block still ends a paragraph
+        ("<p>\ue000أ\n</p><p>ب&#xe000;\ue001</p>", "\ue000أ\n\nب\ue000\ue001"),  # private-use characters stay
     ],
 )
 def test_html_to_text_cases(html: str, text: str) -> None:
