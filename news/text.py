@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
-from itertools import chain, filterfalse
+from itertools import chain, filterfalse, islice
 from operator import itemgetter
 
 from news.normalize import normalize_arabic
@@ -253,7 +253,7 @@ def _stop(token: str, stop: frozenset[str]) -> bool:
 
 SentenceForms = tuple[str, list[WordForms]]  # a sentence and its whitespace-separated words' `word_forms`
 _PARAGRAPHS: dict[str, list[SentenceForms]] = {}
-_PARAGRAPH_CACHE_SIZE = 512  # paragraphs remembered (emptied when full): enough for the article at hand
+_PARAGRAPH_CACHE_SIZE = 512  # paragraphs remembered (the oldest half dropped when full): enough for an article
 
 
 def paragraph_forms(paragraph: str) -> list[SentenceForms]:
@@ -266,6 +266,8 @@ def paragraph_forms(paragraph: str) -> list[SentenceForms]:
     if found is None:
         found = [(sentence, word_forms(sentence.split())) for sentence in split_sentences(paragraph)]
         if len(_PARAGRAPHS) >= _PARAGRAPH_CACHE_SIZE:
-            _PARAGRAPHS.clear()
+            # the oldest half goes, not all: the article at hand keeps its paragraphs for news.summarize
+            for old in list(islice(_PARAGRAPHS, max(1, _PARAGRAPH_CACHE_SIZE // 2))):
+                _PARAGRAPHS.pop(old, None)
         _PARAGRAPHS[paragraph] = found
     return found

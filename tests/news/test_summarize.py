@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -14,6 +15,7 @@ from news.summarize import (
     FEATURES,
     MAX_SENTENCES,
     WEIGHTS,
+    Sentence,
     select,
     sentence_features,
     sentence_scores,
@@ -204,6 +206,16 @@ def test_sentence_tokens_are_those_of_the_whole_sentence() -> None:
         assert s.words == len(s.text.split())
     assert sentences[0].connective  # "وَلَكِنَّ" with its diacritics is the connective "ولكن"
     assert not sentences[1].connective
+
+
+def test_sentences_are_the_frozen_dataclass_they_would_be_if_built_by_init() -> None:
+    for s in sentences_of(TRICKY, doc=2):
+        fields = {f.name: getattr(s, f.name) for f in dataclasses.fields(Sentence)}
+        built = Sentence(**fields)
+        assert s == built and hash(s) == hash(built) and repr(s) == repr(built)
+        assert vars(s) == vars(built) and list(vars(s)) == list(vars(built))  # same fields, in the same order
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            s.words = 0  # type: ignore[misc]
 
 
 def test_token_caches_give_the_same_tokens_when_they_overflow(monkeypatch: pytest.MonkeyPatch) -> None:

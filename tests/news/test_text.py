@@ -215,10 +215,10 @@ def test_paragraph_forms_are_its_sentences_and_tokens() -> None:
     assert paragraph_forms(AWKWARD) is found  # remembered
 
 
-def test_paragraph_cache_is_emptied_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_paragraph_cache_drops_its_oldest_half_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(text_module, "_PARAGRAPHS", {})
-    monkeypatch.setattr(text_module, "_PARAGRAPH_CACHE_SIZE", 2)
-    paragraphs = ["الأول هنا.", "الثاني هنا.", "الثالث هنا."]
+    monkeypatch.setattr(text_module, "_PARAGRAPH_CACHE_SIZE", 4)
+    paragraphs = ["الأول هنا.", "الثاني هنا.", "الثالث هنا.", "الرابع هنا.", "الخامس هنا."]
     for paragraph in paragraphs:
         assert [s for s, _ in paragraph_forms(paragraph)] == [paragraph]
-    assert list(text_module._PARAGRAPHS) == paragraphs[2:]
+    assert list(text_module._PARAGRAPHS) == paragraphs[2:]  # the last ones seen stay (an article's paragraphs)
