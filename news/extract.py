@@ -174,9 +174,10 @@ def _lines(text: str) -> list[tuple[str, str]]:
     """
     out = []
     for raw in text.splitlines():  # no invisible mark breaks a line, and tatweel rules look at letters only
-        if not raw.isprintable():  # all invisible marks are unprintable (so are tabs and no-break spaces)
-            raw = _INVISIBLE.sub("", raw)
-        line = _squash(_drop_tatweel(raw))
+        if raw.isprintable():  # no invisible mark, and no space but " " (splitlines leaves "\x1f" alone)
+            line = " ".join(_drop_tatweel(raw).split())  # _squash, without looking for line breaks
+        else:  # all invisible marks are unprintable (so are tabs and no-break spaces)
+            line = _squash(_drop_tatweel(_INVISIBLE.sub("", raw)))
         if not line:
             continue
         folded = _fold_squashed(line)
@@ -200,6 +201,11 @@ def _looks_like_headline(line: str) -> bool:
     return len(line.split()) <= _HEADLINE_MAX_WORDS and not line.rstrip("”»\"') ").endswith(tuple(_SENTENCE_END))
 
 
+def _count_words(line: str) -> int:
+    """The words of a line `_lines` gave: its spaces and one, unless it kept a "\x1f" (a space to str.split)."""
+    return line.count(" ") + 1 if "\x1f" not in line else len(line.split())
+
+
 def _drop_boilerplate(lines: list[tuple[str, str]]) -> list[str]:
     """Lines without boilerplate: dropped lines, related-article lists and trailing comment forms."""
     total = sum(len(line) for line, _ in lines)
@@ -208,7 +214,7 @@ def _drop_boilerplate(lines: list[tuple[str, str]]) -> list[str]:
     in_list = False
     for line, folded in lines:
         seen += len(line)
-        rule = _match_folded(folded, len(line.split()))
+        rule = _match_folded(folded, _count_words(line))
         if rule is None:
             if in_list and _looks_like_headline(line):
                 continue
