@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, ForeignKey, Index, String, Text, UniqueConstraint, func, select, update
+from sqlalchemy import ForeignKey, Index, Select, String, Text, UniqueConstraint, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
+from sqlalchemy.sql.elements import BindParameter
 
 from news.models import Source, StoryView
 from storage.db import Base, utcnow
@@ -74,6 +76,16 @@ Index("ix_stories_published_id", Story.published_at, Story.id)
 _CHUNK = 500  # values per IN (...) list
 
 
+def _in(name: str) -> BindParameter[Any]:
+    """A parameter standing for a list of values in `IN (...)`."""
+    return bindparam(name, expanding=True)
+
+
+# The ingest runs these for every feed: they are built once and given their values when run (building a
+# statement costs about as much CPU as running it).
+_KNOWN_KEYS = select(Entry.key).where(Entry.feed_id == bindparam("feed_id"), Entry.key.in_(_in("keys")))
+
+
 def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
     """Distinct values in sorted lists of at most _CHUNK."""
     unique = sorted(set(values))
@@ -85,8 +97,7 @@ async def known_keys(session: AsyncSession, feed_id: int, keys: Iterable[str]) -
     """Which of these entry keys the feed already has."""
     found: set[str] = set()
     for chunk in _chunks(keys):
-        stmt = select(Entry.key).where(Entry.feed_id == feed_id, Entry.key.in_(chunk))
-        found.update((await session.scalars(stmt)).all())
+        found.update((await session.scalars(_KNOWN_KEYS, {"feed_id": feed_id, "keys": chunk})).all())
     return found
 
 
@@ -101,30 +112,32 @@ class StoredArticle:
     chars: int  # length of its cleaned text
 
 
-async def _stored_articles(session: AsyncSession, condition: ColumnElement[bool]) -> list[StoredArticle]:
-    """Stored articles matching a condition, newest first."""
-    stmt = (
-        select(Article.id, Article.story_id, Article.content_hash, Article.url, func.length(Article.text))
-        .where(condition)
-        .order_by(Article.id.desc())
-    )
-    return [StoredArticle(*row) for row in (await session.execute(stmt)).all()]
+def _stored_articles_where(column: InstrumentedAttribute[Any]) -> Select[Any]:
+    """The stored articles whose `column` is among the values given as "values", newest first."""
+    stmt = select(Article.id, Article.story_id, Article.content_hash, Article.url, func.length(Article.text))
+    return stmt.where(column.in_(_in("values"))).order_by(Article.id.desc())
+
+
+_ARTICLES_BY_HASH = _stored_articles_where(Article.content_hash)
+_ARTICLES_BY_URL = _stored_articles_where(Article.url)
+
+
+async def _stored_articles(session: AsyncSession, stmt: Select[Any], values: Iterable[str]) -> list[StoredArticle]:
+    """The stored articles a `_stored_articles_where` statement finds for these values."""
+    found = []
+    for chunk in _chunks(values):
+        found += [StoredArticle(*row) for row in (await session.execute(stmt, {"values": chunk})).all()]
+    return found
 
 
 async def articles_by_hash(session: AsyncSession, hashes: Iterable[str]) -> dict[str, StoredArticle]:
     """The stored articles with these content hashes, by hash."""
-    found: dict[str, StoredArticle] = {}
-    for chunk in _chunks(hashes):
-        found.update((a.content_hash, a) for a in await _stored_articles(session, Article.content_hash.in_(chunk)))
-    return found
+    return {a.content_hash: a for a in await _stored_articles(session, _ARTICLES_BY_HASH, hashes)}
 
 
 async def articles_by_url(session: AsyncSession, urls: Iterable[str]) -> dict[str, StoredArticle]:
     """The stored article at each of these canonical URLs (the oldest when several share one), by URL."""
-    found: dict[str, StoredArticle] = {}
-    for chunk in _chunks(urls):
-        found.update((a.url or "", a) for a in await _stored_articles(session, Article.url.in_(chunk)))
-    return found
+    return {a.url or "": a for a in await _stored_articles(session, _ARTICLES_BY_URL, urls)}  # the last row: oldest
 
 
 @dataclass(frozen=True)
@@ -170,17 +183,25 @@ async def stories_by_id(session: AsyncSession, story_ids: Iterable[int]) -> dict
     return found
 
 
+_TOPICS_OF = select(StoryTopic.story_id, StoryTopic.topic_key).where(StoryTopic.story_id.in_(_in("ids")))
+
+
 async def topics_of(session: AsyncSession, story_ids: Iterable[int]) -> dict[int, set[str]]:
     """The topic keys of each of these stories (stories without topics are left out)."""
     ids = sorted(set(story_ids))
     found: dict[int, set[str]] = {}
     for start in range(0, len(ids), _CHUNK):
-        stmt = select(StoryTopic.story_id, StoryTopic.topic_key).where(
-            StoryTopic.story_id.in_(ids[start : start + _CHUNK])
-        )
-        for story_id, key in (await session.execute(stmt)).all():
+        for story_id, key in (await session.execute(_TOPICS_OF, {"ids": ids[start : start + _CHUNK]})).all():
             found.setdefault(story_id, set()).add(key)
     return found
+
+
+_STORY_TITLES = select(Story.id, Story.title).where(Story.id.in_(_in("ids")))
+_STORY_TEXTS = (
+    select(Article.story_id, Article.title, Article.text)
+    .where(Article.story_id.in_(_in("ids")))
+    .order_by(Article.story_id, Article.published_at, Article.id)
+)
 
 
 async def texts_of_stories(
@@ -190,14 +211,9 @@ async def texts_of_stories(
     ids = sorted(set(story_ids))
     if not ids:
         return {}
-    titles = dict((await session.execute(select(Story.id, Story.title).where(Story.id.in_(ids)))).all())
+    titles = dict((await session.execute(_STORY_TITLES, {"ids": ids})).all())
     texts: dict[int, list[str]] = {story_id: [] for story_id in titles}
-    stmt = (
-        select(Article.story_id, Article.title, Article.text)
-        .where(Article.story_id.in_(ids))
-        .order_by(Article.story_id, Article.published_at, Article.id)
-    )
-    for story_id, title, text in (await session.execute(stmt)).all():
+    for story_id, title, text in (await session.execute(_STORY_TEXTS, {"ids": ids})).all():
         if story_id in texts and len(texts[story_id]) < limit:
             texts[story_id].append(text or title)
     return {story_id: (titles[story_id], texts[story_id]) for story_id in titles}
@@ -217,20 +233,22 @@ async def add_topics(session: AsyncSession, story_id: int, keys: Iterable[str]) 
     return new
 
 
+_STORY_SOURCES = (
+    select(Article.story_id, Feed.name, Feed.title, Feed.url, Entry.url)
+    .join(Entry, Entry.article_id == Article.id)
+    .join(Feed, Feed.id == Entry.feed_id)
+    .where(Article.story_id.in_(_in("ids")))
+    .order_by(Entry.created_at, Entry.id)
+)
+
+
 async def story_sources(session: AsyncSession, story_ids: Sequence[int]) -> dict[int, tuple[Source, ...]]:
     """The outlets of each story, in the order they carried it."""
     if not story_ids:
         return {}
-    stmt = (
-        select(Article.story_id, Feed.name, Feed.title, Feed.url, Entry.url)
-        .join(Entry, Entry.article_id == Article.id)
-        .join(Feed, Feed.id == Entry.feed_id)
-        .where(Article.story_id.in_(story_ids))
-        .order_by(Entry.created_at, Entry.id)
-    )
     result: dict[int, list[Source]] = {}
     seen: set[tuple[int, str]] = set()
-    for story_id, name, title, feed_url, url in (await session.execute(stmt)).all():
+    for story_id, name, title, feed_url, url in (await session.execute(_STORY_SOURCES, {"ids": list(story_ids)})).all():
         label = name or title or feed_url.split("/")[2]
         if (story_id, label) in seen:
             continue
