@@ -102,7 +102,10 @@ def _feedparser_parse(body: bytes, headers: dict[str, str]) -> Any:
     # (otherwise a relative-looking guid would most likely be found ambiguous only after parsing)
     if lowered and not moved and (ids_resolved or not _RELATIVE_GUID.search(lowered)):
         result = _feedparser(body, {**headers, "content-location": ""})
+        # the loose parser decodes entities after joining: its entries' values cannot be joined afterwards
         loose = not result.get("encoding") or isinstance(result.get("bozo_exception"), xml.sax.SAXException)
+        if loose and not result.entries:  # (nothing to join: a page that is no feed is not parsed twice)
+            return result
         if not loose and _ascii_superset(result.get("encoding")) and _resolve_links(result.entries, base, ids_resolved):
             return result
     return _feedparser(body, headers)
