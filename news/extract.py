@@ -174,10 +174,10 @@ def _lines(text: str) -> list[tuple[str, str]]:
     """
     out = []
     for raw in text.splitlines():  # no invisible mark breaks a line, and tatweel rules look at letters only
-        if raw.isprintable():  # no invisible mark, and no space but " " (splitlines leaves "\x1f" alone)
-            line = " ".join(_drop_tatweel(raw).split())  # _squash, without looking for line breaks
-        else:  # all invisible marks are unprintable (so are tabs and no-break spaces)
-            line = _squash(_drop_tatweel(_INVISIBLE.sub("", raw)))
+        # all invisible marks are unprintable (so are tabs and no-break spaces), and a printable line has no
+        # space but " " (splitlines leaves "\x1f" alone): _spaced is _squash for it, without seeking line breaks
+        printable = raw.isprintable()
+        line = _spaced(_drop_tatweel(raw)) if printable else _squash(_drop_tatweel(_INVISIBLE.sub("", raw)))
         if not line:
             continue
         folded = _fold_squashed(line)
@@ -360,7 +360,7 @@ def html_to_text(markup: str) -> str:
     if not markup.strip():
         return ""
     if not _NOT_PLAIN.search(markup):  # lxml would give the text back as it is (less leading spaces and BOM)
-        return _paragraphs([" ".join(_visible(line).split()) for line in markup.split("\n")])
+        return _paragraphs([_spaced(line) for line in markup.split("\n")])
     try:
         parser = etree.HTMLParser(recover=True, remove_comments=True, remove_pis=True, encoding="utf-8")
         root = etree.fromstring(markup.encode("utf-8", "replace"), parser)
@@ -380,12 +380,19 @@ def html_to_text(markup: str) -> str:
         text = html.unescape(space.sub(" ", text).replace(brk, "\n"))
         return _paragraphs([_squash(_visible(line)) for line in text.split("\n")])
     # no entity to decode: str.split collapses the text's own spaces as the space pattern and _squash would
-    return _paragraphs([" ".join(_visible(line).split()) if line else line for line in text.split(brk)])
+    return _paragraphs([_spaced(line) for line in text.split(brk)])
 
 
 def _paragraphs(lines: list[str]) -> str:
     """Squashed lines joined, with one blank line wherever there were blank lines."""
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _spaced(line: str) -> str:
+    """A line without invisible marks, its spaces of any kind collapsed to one " " and stripped."""
+    if line.isprintable() and "  " not in line and line[:1] != " " and line[-1:] != " ":
+        return line  # the common case, told without splitting the line into words
+    return " ".join(_visible(line).split())
 
 
 def _visible(line: str) -> str:
