@@ -781,6 +781,8 @@ def _followed_keyword_keys(story: _Story, keywords: Collection[str] | KeywordInd
     can start with (KeywordIndex.starts; most often none), at those tokens.
     """
     index = keywords if isinstance(keywords, KeywordIndex) else keyword_index(keywords)
+    if not index.by_first:
+        return set()  # no keyword followed (often so at ingest): nothing to look for
     wanted, starts = index.by_first, index.starts
     prominent: set[tuple[str, ...]] = set()
     seen: set[tuple[str, ...]] = set()
