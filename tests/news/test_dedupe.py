@@ -116,6 +116,22 @@ def test_content_tokens_fold_strip_clitics_and_drop_stop_words() -> None:
     assert content_tokens("وقال إنّ الرئيسَ والوزراء في بالرياض") == ["رييس", "وزراء", "رياض"]
 
 
+@pytest.mark.parametrize(
+    ("word", "token"),
+    [
+        ("والدولة", "دوله"),  # "وال" leaves 4 letters
+        ("وبالتالي", "تالي"),  # "وبال" comes before "و"
+        ("للبيت", "بيت"),  # "لل" leaves 3
+        ("والده", "الده"),  # "وال" would leave 2; "و" leaves 4
+        ("وزراء", "زراء"),
+        ("والد", "والد"),  # "وال" would leave 1, "و" 3
+        ("ولد", "ولد"),
+    ],
+)
+def test_clitic_stripping_takes_the_first_prefix_that_leaves_enough_letters(word: str, token: str) -> None:
+    assert content_tokens(word) == [token]
+
+
 def test_fingerprint_keeps_numbers_but_not_years_and_makes_times_utc() -> None:
     riyadh = timezone(timedelta(hours=3))
     s = fingerprint("عنوان", "بلغ العدد ٢٣٩ شخصا في 2014 و1436", published=datetime(2015, 8, 6, 12, tzinfo=riyadh))

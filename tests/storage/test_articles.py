@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import articles
 from storage import feeds as feed_store
-from storage.db import insert_rows
+from storage.db import add_rows, insert_rows
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -121,3 +121,24 @@ async def test_insert_rows_returns_each_rows_id_in_order(db) -> None:  # type: i
     async with db() as session:
         titles = dict((await session.execute(select(articles.Story.id, articles.Story.title))).all())
     assert [titles[story_id] for story_id in ids] == [row["title"] for row in rows]
+
+
+async def test_add_rows_inserts_every_row_with_its_column_defaults(db) -> None:  # type: ignore[no-untyped-def]
+    async with db.begin() as session:
+        story = await _story(session, "خبر", [("نص", "https://a.example/1")])
+        article_id = (await session.scalars(select(articles.Article.id))).one()
+        feed = feed_store.Feed(url="https://a.example/feed")
+        session.add(feed)
+        await session.flush()
+        rows = [
+            {"feed_id": feed.id, "key": f"k{n}", "article_id": article_id, "url": None, "published_at": NOW}
+            for n in range(3)
+        ]
+        await add_rows(session, articles.Entry, rows)
+        await add_rows(session, articles.StoryTopic, [{"story_id": story.id, "topic_key": "kw:x"}])
+        await add_rows(session, articles.StoryTopic, [])
+    async with db() as session:
+        entries = (await session.scalars(select(articles.Entry).order_by(articles.Entry.id))).all()
+        assert [e.key for e in entries[-3:]] == ["k0", "k1", "k2"]
+        assert all(e.created_at.tzinfo is UTC and e.published_at == NOW for e in entries[-3:])
+        assert await articles.topics_of(session, [story.id]) == {story.id: {"kw:x"}}
