@@ -72,15 +72,16 @@ def build_article(
         return None
     if not title:
         title = " ".join(text.split()[:12])
-    url = article_url(item.url)
+    # Summarised first, while the words' forms that cleaning just worked out are still in the CPU's caches.
+    digest = summarize(title, text, max_words=max_words, cleaned=True) or title
     topic_keys = frozenset(story_topic_keys(title, text, keywords=keywords))
     return Article(
         key=item_key(item),
-        url=url,
+        url=article_url(item.url),
         title=title,
         text=text,
         published=published_at(item, fetched_at),
         content_hash=words_hash(text_words(text)) if text else content_hash(title),  # words tagging just split
-        digest=summarize(title, text, max_words=max_words, cleaned=True) or title,
+        digest=digest,
         topic_keys=topic_keys,
     )
