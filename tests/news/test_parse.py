@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import feedparser.html
+import feedparser.mixin
 import httpx
 import pytest
 
@@ -294,3 +296,10 @@ async def test_real_feeds(srv: FeedServer, client: httpx.AsyncClient, eval_feeds
     first = aawsat.items[0]
     assert first.title == "الجبير: الأسد فقد شرعيته بعدما قتل 300 ألف سوري.. ولا مكان له بمستقبل سوريا"
     assert first.published == datetime(2015, 8, 11, 15, 47, 38, tzinfo=UTC)
+
+
+def test_feedparser_cp1252_clean_up_maps_every_code_point_as_before():
+    every = "".join(map(chr, range(0x110000))).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    assert isinstance(feedparser.mixin._cp1252, list)  # news.parse installed its faster table
+    assert every.translate(feedparser.mixin._cp1252) == every.translate(feedparser.html._cp1252)
+    assert "\x93نص\x94".translate(feedparser.mixin._cp1252) == "\u201cنص\u201d"
