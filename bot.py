@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -58,6 +59,7 @@ async def post_init(application) -> None:  # type: ignore[no-untyped-def]
     await bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS["ar"]])
     await bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS["en"]], language_code="en")
     log.info("Khulasa started as @%s with %d feeds", data.username, len(settings.feeds))
+    gc.freeze()  # start-up objects (modules, mappings, settings) live as long as the bot: not scanned again
 
 
 async def post_shutdown(application) -> None:  # type: ignore[no-untyped-def]

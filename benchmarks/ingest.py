@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import io
 import json
 import sys
@@ -152,6 +153,7 @@ async def pipeline(folder: Path, executor: Executor | None) -> Run:
 
 def with_workers(folder: Path, workers: int) -> Run:
     """`pipeline` with a warmed pool of `workers` processes (0: a thread)."""
+    gc.freeze()  # as the bot does once it has started
     if not workers:
         return asyncio.run(pipeline(folder, None))
     pool = worker_pool(workers)

@@ -66,8 +66,13 @@ def is_teaser(item: FeedItem) -> bool:
     "read more"). With content: only short content that is cut off (Arabic prose often ends in "..").
     """
     if item.content.strip():
-        return len(item.content.split()) < TEASER_WORDS and _is_cut_off(item.content)
-    return len(item.summary.split()) < TEASER_WORDS or _is_cut_off(item.summary)
+        return _shorter_than(item.content, TEASER_WORDS) and _is_cut_off(item.content)
+    return _shorter_than(item.summary, TEASER_WORDS) or _is_cut_off(item.summary)
+
+
+def _shorter_than(text: str, words: int) -> bool:
+    """Whether a text has fewer than `words` words (splitting no further than needed to tell)."""
+    return len(text.split(None, words)) < words
 
 
 def _is_cut_off(text: str) -> bool:

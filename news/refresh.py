@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import heapq
 import itertools
 import logging
 import multiprocessing
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -55,6 +57,7 @@ FULLER = 2.0  # an item with this many times the stored text (and more than FULL
 FULLER_MIN_CHARS = 400
 STORY_TEXTS = 5  # articles a grown story's digest is drawn from
 BUILD_CHUNK = 16  # items per call of the CPU-bound stages in a process pool
+WORKER_NICENESS = 5  # added to an ingest worker's niceness (lower CPU priority than the bot's)
 FEEDS_PER_FETCH_SLOT = 2  # feeds between fetch and store at a time, per FETCH_CONCURRENCY slot
 
 T = TypeVar("T")
@@ -128,10 +131,17 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _start_worker(log_level: int) -> None:
-    """Set up a worker's logging, and load its modules and data (rules, gazetteer, stop words) before real work."""
+    """Set up a worker's logging, and load its modules and data (rules, gazetteer, stop words) before real work.
+
+    Workers run at a lower CPU priority than the bot: its event loop (chats, deliveries, the lane that stores
+    what the workers build) goes first when cores are short, and the workers take the rest.
+    """
     logging.basicConfig(level=log_level, format=LOG_FORMAT, stream=sys.stderr)
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
     item = FeedItem("w", "http://w.example/1", "إيران وروسيا", "قالت إيران وروسيا إن المحادثات مستمرة.", "", None)
     build_all([item], {}, utcnow(), 60, "w")
+    gc.freeze()  # what start-up loaded lives as long as the worker: the collector need not scan it again
 
 
 def recent_signatures(rows: Iterable[tuple[int, int, str, str, datetime]]) -> list[tuple[str, int, dedupe.DocSig]]:

@@ -729,3 +729,14 @@ def _parse_and_log(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed
     """parse_feed, with an INFO line from the process it runs in."""
     logging.getLogger(__name__).info("parsed in a worker %d", os.getpid())
     return parse_feed(body, headers, url)
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="no process niceness on this platform")
+def test_worker_processes_run_at_a_lower_cpu_priority_than_the_bot() -> None:
+    """When cores are short the bot's event loop (chats, the lane) goes first and the workers take the rest."""
+    pool = refresh.worker_pool(1)
+    try:
+        worker = pool.submit(os.nice, 0).result()
+    finally:
+        pool.shutdown()
+    assert worker == min(os.nice(0) + refresh.WORKER_NICENESS, 19)
