@@ -33,7 +33,7 @@ from benchmarks._eval import References, dev_ids, logistic_newton, read_jsonl, r
 from news import summarize as summ
 from news.extract import clean_text
 from news.summarize import Sentence, sentences_of, summarize
-from news.text import split_sentences
+from news.text import forget_paragraphs, split_sentences
 
 BUDGET = 60
 SPEED_WORDS = 800
@@ -267,13 +267,20 @@ def long_articles(articles: Sequence[Article], words: int = SPEED_WORDS) -> list
 
 
 def speed(samples: Sequence[tuple[str, str]], rounds: int = 3) -> float:
-    """Articles per second of `summarize` (clean_text included) on one core."""
+    """Articles per second of `summarize` (clean_text included) on one core.
+
+    The samples reuse EASC paragraphs, so the memo of paragraphs already split is emptied before each
+    article (untimed): every article is worked out from its text, as a new article in the ingest is.
+    """
     best = math.inf
     for _ in range(rounds):
-        start = time.perf_counter()
+        elapsed = 0.0
         for title, text in samples:
+            forget_paragraphs()
+            start = time.perf_counter()
             summarize(title, text, BUDGET)
-        best = min(best, time.perf_counter() - start)
+            elapsed += time.perf_counter() - start
+        best = min(best, elapsed)
     return len(samples) / best
 
 

@@ -271,3 +271,8 @@ def paragraph_forms(paragraph: str) -> list[SentenceForms]:
                 _PARAGRAPHS.pop(old, None)
         _PARAGRAPHS[paragraph] = found
     return found
+
+
+def forget_paragraphs() -> None:
+    """Empty the memo of `paragraph_forms` (benchmarks: an article's paragraphs are then worked out anew)."""
+    _PARAGRAPHS.clear()
