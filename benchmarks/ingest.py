@@ -124,7 +124,9 @@ class Run:
         return self.feedparser_rate / self.rate
 
 
-async def pipeline(folder: Path, executor: Executor | None, rounds: int, paired: dict[str, bytes] | None) -> list[Run]:
+async def pipeline(
+    folder: Path, executor: Executor | None, workers: int, rounds: int, paired: dict[str, bytes] | None
+) -> list[Run]:
     """The whole refresh over loopback HTTP into a fresh SQLite file, `rounds` times.
 
     With `paired` feed bodies, feedparser parses them all once right before each ingest.
@@ -143,7 +145,9 @@ async def pipeline(folder: Path, executor: Executor | None, rounds: int, paired:
                 engine = make_engine(settings.async_database_url)
                 await migrate(engine)
                 async with make_client(user_agent="Khulasa-bench", timeout=30) as client:
-                    refresher = Refresher(settings, make_sessionmaker(engine), client, executor=executor)
+                    refresher = Refresher(
+                        settings, make_sessionmaker(engine), client, executor=executor, workers=workers
+                    )
                     await refresher.sync_feeds()
                     fp_rate = feedparser_rate(paired, rounds=2)[0] if paired else 0.0  # best of two passes
                     start, cpu_start = time.perf_counter(), time.process_time()
@@ -168,12 +172,12 @@ def with_workers(folder: Path, workers: int, rounds: int = ROUNDS, paired: dict[
     """`pipeline` with a warmed pool of `workers` processes (0: a thread)."""
     gc.freeze()  # as the bot does once it has started
     if not workers:
-        return asyncio.run(pipeline(folder, None, rounds, paired))
+        return asyncio.run(pipeline(folder, None, 0, rounds, paired))
     pool = worker_pool(workers)
     try:
         for future in [pool.submit(sum, [n]) for n in range(4 * workers)]:
             future.result()
-        return asyncio.run(pipeline(folder, pool, rounds, paired))
+        return asyncio.run(pipeline(folder, pool, workers, rounds, paired))
     finally:
         pool.shutdown()
 

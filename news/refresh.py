@@ -10,6 +10,12 @@ cleaned, summarised or topic-matched again, unless it carries much more text, in
 stored text. CPU work (parsing, cleaning, digests, topics, fingerprints) runs off the event loop, so fetches
 and the bot's handlers go on meanwhile: in a pool of worker processes (INGEST_WORKERS), where a feed's new items
 are processed as soon as it is parsed, beside the feed that holds the lane, or else in a thread.
+
+Once parsed, a feed claims the articles it will process (by canonical URL). A feed that claims nothing, such as
+a lead feed whose teasers the site's full feed carries in full, waits until the feeds under way have claimed
+theirs and stored the ones it links to, so nothing is processed twice. A feed takes the lane only when its
+processing is done, so the lane never idles while workers build; the pool gets calls a few at a time, and the
+lane's own calls go first.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ FULLER_MIN_CHARS = 400
 STORY_TEXTS = 5  # articles a grown story's digest is drawn from
 BUILD_CHUNK = 16  # items per call of the CPU-bound stages in a process pool
 WORKER_NICENESS = 5  # added to an ingest worker's niceness (lower CPU priority than the bot's)
-FEEDS_PER_FETCH_SLOT = 2  # feeds between fetch and store at a time, per FETCH_CONCURRENCY slot
+FEEDS_PER_FETCH_SLOT = 4  # feeds between fetch and store at a time, per FETCH_CONCURRENCY slot
 
 T = TypeVar("T")
 
@@ -196,21 +202,22 @@ def richness(items: Sequence[FeedItem], full_texts: dict[str, str | None]) -> fl
 
 @dataclass
 class Lane:
-    """A lock that, when several feeds wait, gives the next turn to the one with the highest priority."""
+    """A lock (or, with `size`, a semaphore) that gives the next turn to the waiter with the highest priority."""
 
-    _busy: bool = False
+    size: int = 1  # turns held at a time
+    _held: int = 0
     _waiting: list[tuple[float, int, asyncio.Future[None]]] = field(default_factory=list)
     _arrivals: itertools.count[int] = field(default_factory=itertools.count)
 
     @contextlib.asynccontextmanager
     async def turn(self, priority: float) -> AsyncIterator[None]:
-        """Hold the lane; among waiters the highest priority goes first, then the earliest."""
-        if self._busy:
+        """Hold a turn; among waiters the highest priority goes first, then the earliest."""
+        if self._held >= self.size:
             ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             entry = (-priority, next(self._arrivals), ticket)
             heapq.heappush(self._waiting, entry)
             try:
-                await ticket
+                await ticket  # the turn is handed over with the ticket: `_held` already counts it
             except asyncio.CancelledError:
                 if ticket.done() and not ticket.cancelled():
                     self._release()  # the turn was handed over just now: pass it on
@@ -218,29 +225,53 @@ class Lane:
                     self._waiting.remove(entry)
                     heapq.heapify(self._waiting)
                 raise
-        self._busy = True
+        else:
+            self._held += 1
         try:
             yield
         finally:
             self._release()
 
     def _release(self) -> None:
-        """Hand the lane to the best waiter (it stays busy), or free it."""
+        """Hand a turn to the best waiter (it stays held), or free it."""
         while self._waiting:
             *_, ticket = heapq.heappop(self._waiting)
             if not ticket.done():
                 ticket.set_result(None)
                 return
-        self._busy = False
+        self._held -= 1
+
+
+class _Progress:
+    """Wakes the feeds waiting for other feeds of the round to get somewhere."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        """Something changed: every waiter checks its condition again."""
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def until(self, done: Callable[[], bool]) -> None:
+        """Return once `done()` holds (checked after each notify)."""
+        while not done():
+            await self._event.wait()
 
 
 @dataclass(frozen=True)
 class _Round:
-    """What the feeds of one refresh round share: the lane, the fetch slots and the followed keywords."""
+    """What the feeds of one refresh round share: the lane, the fetch slots and the followed keywords.
+
+    `unclaimed` holds the feeds under way that have not yet said which articles they process (see
+    Refresher._claim); `progress` is notified when that set or the claims change.
+    """
 
     lane: Lane
     fetch_slots: asyncio.Semaphore
     keywords: frozenset[str]
+    unclaimed: set[int] = field(default_factory=set)
+    progress: _Progress = field(default_factory=_Progress)
 
 
 @dataclass
@@ -299,15 +330,17 @@ class Refresher:
     client: httpx.AsyncClient
     grouper: StoryGrouper = field(default_factory=StoryGrouper)
     executor: Executor | None = None
-    workers: int = 0  # with no executor given: a pool of this many worker processes (0: a thread)
+    workers: int = 0  # the pool's size; with no executor given, a pool of this many processes is started (0: a thread)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaded: bool = False
     _owned: bool = False
     _in_flight: dict[str, int] = field(default_factory=dict)  # canonical URL → characters, of items processed early
+    _pool_turns: Lane = field(default_factory=Lane)  # calls in the pool at a time (its size, and one queued)
 
     def __post_init__(self) -> None:
         if self.executor is None and self.workers > 0:
             self.executor, self._owned = worker_pool(self.workers), True
+        self._pool_turns = Lane(size=max(self.workers, 1) + 1)
 
     def close(self) -> None:
         """Stop the worker processes this refresher started (an executor passed in is its owner's to close)."""
@@ -334,7 +367,12 @@ class Refresher:
 
             async def one(feed: feed_store.Feed) -> FeedReport:
                 async with in_flight:
-                    return await self._refresh_feed(feed, this_round)
+                    this_round.unclaimed.add(feed.id)
+                    try:
+                        return await self._refresh_feed(feed, this_round)
+                    finally:
+                        this_round.unclaimed.discard(feed.id)
+                        this_round.progress.notify()
 
             reports = list(await asyncio.gather(*(one(feed) for feed in due)))
             self.grouper.forget()
@@ -352,10 +390,20 @@ class Refresher:
         self.grouper.load(await self._offload(recent_signatures, rows), pushed_ids)
         self._loaded = True
 
-    async def _offload(self, func: Callable[..., T], *args: Any) -> T:
-        """Run a CPU-bound pure function off the event loop."""
+    async def _offload(self, func: Callable[..., T], *args: Any, urgent: bool = False) -> T:
+        """Run a CPU-bound pure function off the event loop.
+
+        In a pool, calls are handed over a few at a time (one per worker, and one queued), the `urgent` ones (those of
+        the feed holding the lane, which every other feed waits for) first: the pool's own queue would put them
+        behind every chunk of processing sent before.
+        """
         if self.executor is None:
             return await asyncio.to_thread(func, *args)
+        async with self._pool_turns.turn(1.0 if urgent else 0.0):
+            return await self._in_pool(func, *args)
+
+    async def _in_pool(self, func: Callable[..., T], *args: Any) -> T:
+        assert self.executor is not None
         executor = self.executor
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
@@ -420,10 +468,18 @@ class Refresher:
         # only take turns with the lane's work, so it waits for the lane). Items another feed is already processing
         # an as-full copy of, and teasers, are left for the lane, where they will most likely be linked to that copy.
         early: asyncio.Future[list[Built]] | None = None
-        started, claims = self._start_early(plan.process, urls, full_texts) if self.executor is not None else ([], [])
-        if started:
+        started, claims = self._claim(plan.process, urls, full_texts)
+        this_round.unclaimed.discard(feed.id)
+        this_round.progress.notify()
+        if started and self.executor is not None:
             early = asyncio.ensure_future(self._build(started, full_texts, source, keywords))
+        else:
+            started = []
         try:
+            if not claims:
+                await self._fuller_copies_stored(this_round, feed.id, plan.process, urls, started)
+            if early is not None:
+                await asyncio.wait([early])  # not in the lane: meanwhile feeds already processed store (errors: below)
             # One feed at a time from here, so each sees what the ones before it stored; the fullest texts first,
             # so that of a lead feed and the full feed of the same site, the full one is processed and the lead linked.
             async with lane.turn(richness(plan.process, full_texts)):
@@ -441,11 +497,35 @@ class Refresher:
             for url, chars in claims:
                 if self._in_flight.get(url) == chars:
                     del self._in_flight[url]
+            if claims:
+                this_round.progress.notify()
 
-    def _start_early(
+    async def _fuller_copies_stored(
+        self, this_round: _Round, feed_id: int, items: Sequence[FeedItem], urls: dict[str, str], started: list[FeedItem]
+    ) -> None:
+        """Wait until the feeds under way have claimed their articles and stored those this feed's items link to.
+
+        For a feed that claims nothing (a lead feed whose teasers the site's full feed carries in full, a second feed
+        of one site): its items are then linked to the stored copies instead of being processed twice (and a lead
+        would be processed first, then replaced). It waits only for feeds already under way, and feeds that hold
+        claims never wait, so no two feeds wait for each other.
+        """
+        taken = {item_key(item) for item in started}
+        wanted = {urls[key] for key in map(item_key, items) if key in urls and key not in taken}
+        if not wanted:
+            return
+        before = this_round.unclaimed - {feed_id}
+        await this_round.progress.until(
+            lambda: before.isdisjoint(this_round.unclaimed) and wanted.isdisjoint(self._in_flight)
+        )
+
+    def _claim(
         self, items: Sequence[FeedItem], urls: dict[str, str], full_texts: dict[str, str | None]
     ) -> tuple[list[FeedItem], list[tuple[str, int]]]:
         """The items worth processing before the lane, and their claims (URL, characters) for other feeds to see.
+
+        Without worker processes, the claimed items are processed in the lane, but the claims still tell other
+        feeds to wait for this one's copies (`_fuller_copies_stored`).
 
         Teasers wait for the lane (cheap, and most often linked to a full copy another feed carries), and so do
         items another feed is already processing an as-full copy of.
@@ -481,7 +561,7 @@ class Refresher:
         done = {item_key(item) for item in started}
         missing = [item for item in plan.process if item_key(item) not in done]
         if missing:
-            built += await self._build(missing, full_texts, source, keywords)
+            built += await self._build(missing, full_texts, source, keywords, urgent=True)  # the lane waits for it
         return built
 
     async def _store_or_reset(
@@ -505,9 +585,14 @@ class Refresher:
             raise
 
     async def _build(
-        self, items: Sequence[FeedItem], full_texts: dict[str, str | None], source: str, keywords: frozenset[str]
+        self,
+        items: Sequence[FeedItem],
+        full_texts: dict[str, str | None],
+        source: str,
+        keywords: frozenset[str],
+        urgent: bool = False,
     ) -> list[Built]:
-        """`build_all` off the event loop; with a process pool, in chunks spread over its workers.
+        """`build_all` off the event loop; with a process pool, in chunks spread over its workers (`urgent`: _offload).
 
         A worker thread gets the whole feed at once: threads would only take turns holding the GIL.
         """
@@ -518,7 +603,7 @@ class Refresher:
         for start in range(0, len(items), chunk_size):
             chunk = items[start : start + chunk_size]
             pages = {key: full_texts[key] for key in map(item_key, chunk) if key in full_texts}
-            calls.append(self._offload(build_all, chunk, pages, fetched_at, max_words, source, keywords))
+            calls.append(self._offload(build_all, chunk, pages, fetched_at, max_words, source, keywords, urgent=urgent))
         return [b for result in await asyncio.gather(*calls) for b in result]
 
     async def _plan(
@@ -700,7 +785,9 @@ class Refresher:
             return
         texts = await article_store.texts_of_stories(session, grown, limit=STORY_TEXTS)
         several = {story_id: value for story_id, value in texts.items() if len(value[1]) > 1}
-        digests = await self._offload(story_digests, several, self.settings.digest_max_words) if several else {}
+        digests = (
+            await self._offload(story_digests, several, self.settings.digest_max_words, urgent=True) if several else {}
+        )
         now = utcnow()
         new_digests = {story_id: digests.get(story_id) or grown.get(story_id) for story_id in changed}
         await article_store.stories_updated(session, new_digests, now)

@@ -467,6 +467,43 @@ async def test_a_lead_after_the_full_feed_is_only_linked(both: Harness) -> None:
     assert await both.entries("/lead.xml") == 1
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["thread", "process"])
+async def test_a_lead_feed_that_answers_first_waits_for_the_full_feed_of_the_round(
+    harness: Harness, workers: int
+) -> None:
+    """Listed and fetched in one round, the lead feed answering well before the full one: the teaser is linked to the
+    full copy, never processed first and then replaced (before: processed twice, and the lead's digest stored first)."""
+    needs_seed()
+    _lead_and_full_feeds(harness)
+    harness.server.routes["/full.xml"].delay = 0.3  # the lead is fetched and parsed first
+    settings = harness.settings.model_copy(update={"fetch_full_text": False})
+    refresher = Refresher(settings, harness.db, harness.client, workers=workers)
+    try:
+        reports = await harness.run("/lead.xml", "/full.xml", refresher=refresher)
+    finally:
+        refresher.close()
+    assert (reports["/lead.xml"].processed, reports["/full.xml"].processed) == (0, 1)
+    assert (reports["/lead.xml"].new, reports["/full.xml"].new) == (1, 1)
+    (article,) = await harness.articles()
+    assert "وتأتي زيارة لافروف" in article.text
+
+
+async def test_two_feeds_of_one_site_process_each_article_once(harness: Harness) -> None:
+    """An RSS and an Atom feed carrying the same articles, fetched in one round with worker processes: each article is
+    processed by one feed; the other feed waits for it and links its items (before: both processed some)."""
+    items = [Item(f"https://news.example/{n}", *pair, link=f"https://news.example/{n}") for n, pair in
+             enumerate([WEATHER, IRAN_ONLY])]  # fmt: skip
+    harness.server.add("/a.xml", rss(items, title="أ"), headers=RSS_TYPE)
+    harness.server.add("/b.xml", rss(items, title="ب"), headers=RSS_TYPE)
+    refresher = Refresher(harness.settings, harness.db, harness.client, workers=1)
+    try:
+        reports = await harness.run("/a.xml", "/b.xml", refresher=refresher)
+    finally:
+        refresher.close()
+    assert [(reports[p].new, reports[p].processed) for p in ("/a.xml", "/b.xml")] == [(2, 2), (2, 0)]
+    assert await harness.count(article_store.Article) == 2
+
+
 async def test_a_home_page_link_does_not_merge_different_items(harness: Harness) -> None:
     """Items that all link to the site's home page are different articles."""
     harness.server.add(
@@ -559,6 +596,24 @@ async def test_a_cancelled_waiter_does_not_block_the_lane(when: str) -> None:
     assert order == ["kept"] and gone.cancelled()
     await _turn(lane, order, "after", 0)  # free again
     assert order == ["kept", "after"]
+
+
+async def test_a_lane_of_several_turns_lets_the_urgent_waiters_go_first() -> None:
+    """The pool's turns (its size, and one queued): work the lane waits for goes before processing sent earlier."""
+    lane, order = Lane(size=2), []
+    held = [lane.turn(0), lane.turn(0)]
+    for turn in held:
+        await turn.__aenter__()  # both turns taken at once, no waiting
+    waiting = [("early-1", 0.0), ("early-2", 0.0), ("lane's", 1.0)]
+    tasks = [asyncio.create_task(_turn(lane, order, name, priority)) for name, priority in waiting]
+    await asyncio.sleep(0)
+    assert order == []
+    await held[0].__aexit__(None, None, None)  # one turn freed: passed from waiter to waiter, best first
+    await asyncio.gather(*tasks)
+    assert order == ["lane's", "early-1", "early-2"]
+    await held[1].__aexit__(None, None, None)
+    await asyncio.gather(_turn(lane, order, "a", 0), _turn(lane, order, "b", 0), _turn(lane, order, "c", 0))
+    assert order[3:] == ["a", "b", "c"]
 
 
 async def test_cpu_stages_can_run_in_worker_processes(harness: Harness) -> None:
