@@ -824,8 +824,11 @@ def _entry_url(item: FeedItem) -> str | None:
 
 
 def story_digests(stories: dict[int, tuple[str, list[str]]], max_words: int) -> dict[int, str]:
-    """A digest drawn from all the texts of each story (pure, CPU-bound)."""
-    return {story_id: summarize_many(title, texts, max_words=max_words) for story_id, (title, texts) in stories.items()}
+    """A digest drawn from all the (stored, so already cleaned) texts of each story (pure, CPU-bound)."""
+    return {
+        story_id: summarize_many(title, texts, max_words=max_words, cleaned=True)
+        for story_id, (title, texts) in stories.items()
+    }
 
 
 @dataclass(eq=False)

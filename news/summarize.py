@@ -337,14 +337,15 @@ def summarize(title: str, text: str, max_words: int = 60, *, cleaned: bool = Fal
     return " ".join(summary_sentences(title, text, max_words, cleaned=cleaned))
 
 
-def summarize_many(title: str, texts: list[str], max_words: int = 60) -> str:
+def summarize_many(title: str, texts: list[str], max_words: int = 60, *, cleaned: bool = False) -> str:
     """An extractive digest of a story told by several articles, drawing on all of them without repeats.
 
     Sentences keep their position within their own article; centrality is measured over the whole
     story, so facts several articles agree on rank higher. The chosen sentences are ordered by their
-    position in their article (leads first), then by article order.
+    position in their article (leads first), then by article order. `cleaned`: the texts are already
+    clean_text's output (stored articles are), so they are not cleaned again.
     """
     sentences: list[Sentence] = []
     for doc, text in enumerate(texts):
-        sentences.extend(sentences_of(clean_text(text), doc))
+        sentences.extend(sentences_of(text if cleaned else clean_text(text), doc))
     return " ".join(_digest(title, sentences, max_words))

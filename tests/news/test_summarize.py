@@ -183,6 +183,7 @@ def test_summarize_many_draws_on_all_without_repeats() -> None:
 def test_summarize_many_of_one_text_is_summarize() -> None:
     title, text = DESALINATION_TITLE, html_to_text((PAGES / "gulf-desalination.html").read_text(encoding="utf-8"))
     assert summarize_many(title, [text]) == summarize(title, text)
+    assert summarize_many(title, [clean_text(text)], cleaned=True) == summarize(title, text)
     assert summarize_many(title, []) == ""
 
 
