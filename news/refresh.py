@@ -150,6 +150,17 @@ def _start_worker(log_level: int) -> None:
     gc.freeze()  # what start-up loaded lives as long as the worker: the collector need not scan it again
 
 
+def _without_gc(func: Callable[..., T], *args: Any) -> T:
+    """`func(*args)` in a worker process with the cyclic garbage collector paused (about 5 % of the CPU stages'
+    time). The call's objects are freed by reference counting as it returns; a cycle it left is collected when the
+    collector next runs after the call, so a worker holds at most one call's worth."""
+    gc.disable()
+    try:
+        return func(*args)
+    finally:
+        gc.enable()
+
+
 def recent_signatures(rows: Iterable[tuple[int, int, str, str, datetime]]) -> list[tuple[str, int, dedupe.DocSig]]:
     """(document id, story id, signature) of stored articles, for rebuilding the story index (pure, CPU-bound)."""
     return [
@@ -405,6 +416,8 @@ class Refresher:
     async def _in_pool(self, func: Callable[..., T], *args: Any) -> T:
         assert self.executor is not None
         executor = self.executor
+        if isinstance(executor, ProcessPoolExecutor):  # (in threads it would pause the collector of this process)
+            func, args = _without_gc, (func, *args)
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
         except BrokenProcessPool:

@@ -7,6 +7,7 @@ backs off, the good one is stored as if nothing happened.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import os
@@ -26,7 +27,7 @@ from news import refresh
 from news.fetch import USER_AGENT, make_client
 from news.models import ParsedFeed
 from news.parse import parse_feed
-from news.refresh import FeedReport, Lane, Refresher
+from news.refresh import FeedReport, Lane, Refresher, _without_gc
 from settings import Settings
 from storage import articles as article_store
 from storage import feeds as feed_store
@@ -614,6 +615,15 @@ async def test_a_lane_of_several_turns_lets_the_urgent_waiters_go_first() -> Non
     await held[1].__aexit__(None, None, None)
     await asyncio.gather(_turn(lane, order, "a", 0), _turn(lane, order, "b", 0), _turn(lane, order, "c", 0))
     assert order[3:] == ["a", "b", "c"]
+
+
+def test_a_worker_call_pauses_the_garbage_collector_only_while_it_runs() -> None:
+    assert gc.isenabled()
+    assert _without_gc(gc.isenabled) is False
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        _without_gc(divmod, 1, 0)
+    assert gc.isenabled()
 
 
 async def test_cpu_stages_can_run_in_worker_processes(harness: Harness) -> None:
