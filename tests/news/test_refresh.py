@@ -489,6 +489,39 @@ async def test_a_lead_feed_that_answers_first_waits_for_the_full_feed_of_the_rou
     assert "وتأتي زيارة لافروف" in article.text
 
 
+async def test_a_lead_feed_waits_for_a_feed_that_never_answers_only_until_its_timeout(harness: Harness) -> None:
+    needs_seed()
+    _lead_and_full_feeds(harness)
+    harness.server.add("/never.xml", delay=math.inf)  # FETCH_TIMEOUT_SECONDS is 0.5 here
+    refresher = harness.refresher(fetch_full_text=False, fetch_concurrency=1)  # one fetch at a time, in id order
+    reports = await asyncio.wait_for(harness.run("/lead.xml", "/never.xml", "/full.xml", refresher=refresher), 10)
+    assert reports["/never.xml"].error == "timeout"
+    assert (reports["/lead.xml"].processed, reports["/full.xml"].processed) == (0, 1)
+
+
+async def test_lead_feeds_holding_every_slot_do_not_wait_for_feeds_that_have_not_started(harness: Harness) -> None:
+    """With FETCH_CONCURRENCY=1, 4 feeds are under way at a time: three leads listed before their full feeds take
+    three slots and wait only for the feeds already under way, so the round ends and nothing is lost."""
+    needs_seed()
+    title, body = seed_article()
+    lead = " ".join(body.split()[:25]) + " …"
+    paths = []
+    for n in range(3):
+        url = f"https://news.example/seed-{n}"
+        harness.server.add(f"/lead{n}.xml", rss([Item(url, title, lead, link=url)]))
+        paths.append(f"/lead{n}.xml")
+    for n in range(3):
+        url = f"https://news.example/seed-{n}"
+        text = f"قال المصدر رقم {n + 1} إن المحادثات ستستمر الأسبوع المقبل في العاصمة.\n\n{body}"  # three texts
+        harness.server.add(f"/full{n}.xml", rss([Item(url, title, text, link=url)]))
+        paths.append(f"/full{n}.xml")
+    refresher = harness.refresher(fetch_full_text=False, fetch_concurrency=1)
+    reports = await asyncio.wait_for(harness.run(*paths, refresher=refresher), 30)
+    assert all(report.error is None and report.new == 1 for report in reports.values()), reports
+    articles = await harness.articles()
+    assert len(articles) == 3 and all("وتأتي زيارة لافروف" in article.text for article in articles)  # no teaser left
+
+
 async def test_two_feeds_of_one_site_process_each_article_once(harness: Harness) -> None:
     """An RSS and an Atom feed carrying the same articles, fetched in one round with worker processes: each article is
     processed by one feed; the other feed waits for it and links its items (before: both processed some)."""
