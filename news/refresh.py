@@ -33,7 +33,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -463,6 +463,7 @@ class Refresher:
             await self._record_success(feed.id, result.etag, result.last_modified, None)
             return FeedReport(feed.display_name, feed.url, not_modified=True)
         parsed = await self._offload(parse_feed, result.body, result.headers, feed.url)
+        result = replace(result, body=b"")  # parsed: the feed's bytes are not held while it waits for the lane
         if parsed.error and not parsed.items:
             await self._record_error(feed.id, parsed.error)
             return FeedReport(feed.display_name, feed.url, error=parsed.error)
