@@ -16,6 +16,8 @@ the base as before).
 from __future__ import annotations
 
 import codecs
+import copy
+import functools
 import io
 import logging
 import re
@@ -28,6 +30,7 @@ import feedparser
 import feedparser.mixin
 from feedparser.encodings import convert_to_utf8
 from feedparser.urls import _urljoin, make_safe_absolute_uri  # feedparser's own joins, so links come out the same
+from feedparser.util import FeedParserDict
 
 from news.extract import html_to_text
 from news.models import FeedItem, ParsedFeed
@@ -51,6 +54,27 @@ def _fast_cp1252_table(mapping: dict[int, str], size: int = 0x2070) -> list[int 
 
 if isinstance(getattr(feedparser.mixin, "_cp1252", None), dict):
     feedparser.mixin._cp1252 = _fast_cp1252_table(feedparser.mixin._cp1252)  # type: ignore[attr-defined]
+
+_SCALARS = (str, int, bool, type(None))
+
+
+class _ContentParamsCopy:
+    """Stands in for the `copy` module inside feedparser.mixin, which uses it only to deep-copy the parameters of a
+    text construct (type, language, base: scalars) three times per entry: a copy of a FeedParserDict holding only
+    scalars is a deep copy, at a fraction of copy.deepcopy's cost (parse_feed ~5 % less CPU). Anything else goes
+    to copy.deepcopy itself."""
+
+    @staticmethod
+    def deepcopy(value: Any) -> Any:
+        if type(value) is FeedParserDict and not value.__dict__ and all(type(v) in _SCALARS for v in value.values()):
+            duplicate = FeedParserDict()
+            dict.update(duplicate, value)  # (as deepcopy fills it: no key of these is one FeedParserDict renames)
+            return duplicate
+        return copy.deepcopy(value)
+
+
+if getattr(feedparser.mixin, "copy", None) is copy:
+    feedparser.mixin.copy = _ContentParamsCopy  # type: ignore[attr-defined]
 
 _ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
@@ -275,17 +299,22 @@ def _ascii_compatible(body: bytes, headers: dict[str, str]) -> bool:
 
 
 def _item(entry: Any) -> FeedItem:
-    """A FeedItem from one feedparser entry, all text fields plain."""
-    contents = [c for c in entry.get("content", []) if c.get("value")]
+    """A FeedItem from one feedparser entry, all text fields plain.
+
+    Keys are read with dict.get: none of them is one FeedParserDict's own get renames, and its get is a Python
+    method with a chain of special cases ("updated_parsed" alone falls back, to "published_parsed", read first).
+    """
+    get = entry.get if type(entry) is not FeedParserDict else functools.partial(dict.get, entry)
+    contents = [c for c in get("content", []) if dict.get(c, "value")]
     content = max(contents, key=lambda c: len(c["value"]), default=None)
     return FeedItem(
-        guid=(entry.get("id") or "").strip() or None,
-        url=(entry.get("link") or "").strip() or None,
-        title=_SPACE.sub(" ", _plain(entry.get("title", ""), entry.get("title_detail"))).strip(),
-        summary=_plain(entry.get("summary", ""), entry.get("summary_detail")),
+        guid=(get("id") or "").strip() or None,
+        url=(get("link") or "").strip() or None,
+        title=_SPACE.sub(" ", _plain(get("title", ""), get("title_detail"))).strip(),
+        summary=_plain(get("summary", ""), get("summary_detail")),
         content=_plain(content["value"], content) if content else "",
-        published=_utc(entry.get("published_parsed") or entry.get("updated_parsed")),
-        author=_SPACE.sub(" ", entry.get("author") or "").strip() or None,
+        published=_utc(get("published_parsed") or get("updated_parsed")),
+        author=_SPACE.sub(" ", get("author") or "").strip() or None,
     )
 
 
@@ -293,7 +322,7 @@ def _plain(value: str, detail: Any) -> str:
     """Plain text of a feed text construct: HTML types go through html_to_text, plain text is trimmed."""
     if not value:
         return ""
-    kind = (detail or {}).get("type", "text/html")
+    kind = dict.get(detail, "type", "text/html") if detail else "text/html"
     if kind in _HTML_TYPES or _LOOKS_HTML.search(value):  # publishers put escaped markup in "plain" titles too
         return html_to_text(value)
     return value.strip()

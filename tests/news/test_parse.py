@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import io
 import re
 import time
 from datetime import UTC, datetime
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import feedparser.html
 import feedparser.mixin
+import feedparser.util
 import httpx
 import pytest
 
@@ -303,3 +306,44 @@ def test_feedparser_cp1252_clean_up_maps_every_code_point_as_before():
     assert isinstance(feedparser.mixin._cp1252, list)  # news.parse installed its faster table
     assert every.translate(feedparser.mixin._cp1252) == every.translate(feedparser.html._cp1252)
     assert "\x93نص\x94".translate(feedparser.mixin._cp1252) == "\u201cنص\u201d"
+
+
+_ATOM_CONSTRUCTS = """<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" xml:lang="ar">
+<title type="text">خلاصة</title><entry xml:base="http://a.example/x/"><title type="html">&lt;b&gt;عنوان&lt;/b&gt;</title>
+<id>urn:x:1</id><link href="/1"/><updated>2026-11-29T10:00:00Z</updated><summary type="text">موجز</summary>
+<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>نص <a href="/y">رابط</a></p></div></content>
+<content type="text">ثان</content><source><title>مصدر</title></source></entry></feed>""".encode()
+
+
+def test_feedparser_gives_the_same_result_with_its_cheaper_copy_of_content_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """news.parse gives feedparser.mixin a stand-in for `copy` (deep copies of scalar-only parameter dicts made
+    as plain copies): every field of feedparser's result is the same, of the same type, as with copy.deepcopy."""
+    assert feedparser.mixin.copy is not copy  # news.parse installed it
+    bodies = [path.read_bytes() for path in sorted(FEEDS.glob("*.xml"))] + [_ATOM_CONSTRUCTS]
+    fast = [feedparser.parse(io.BytesIO(body)) for body in bodies]
+    monkeypatch.setattr(feedparser.mixin, "copy", copy)
+    slow = [feedparser.parse(io.BytesIO(body)) for body in bodies]
+    assert fast[-1].entries[0].content[0].type == "application/xhtml+xml"  # parameters were copied
+    for a, b in zip(fast, slow, strict=True):
+        for result in (a, b):
+            result.pop("bozo_exception", None)  # (exceptions compare by identity)
+        assert _same(a, b)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, and of the same types all the way down."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)  # type: ignore[attr-defined]
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(map(_same, a, b))  # type: ignore[arg-type]
+    return a == b
+
+
+def test_the_cheaper_copy_deep_copies_anything_else() -> None:
+    nested = feedparser.util.FeedParserDict(type="text/html", links=[{"href": "x"}])
+    duplicate = feedparser.mixin.copy.deepcopy(nested)
+    assert duplicate == nested and duplicate["links"] is not nested["links"]
