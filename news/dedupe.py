@@ -520,7 +520,7 @@ class StoryIndex:
         if moment is not None and (self._clock is None or moment > self._clock):
             self._clock = moment
         self._evict()
-        self._df.update(sig.terms)
+        self._df.update(sig._columns[0])  # (its distinct terms in order: no set built for articles never compared)
         self._sigs[doc_id] = sig
         weigh = self.idf.weights
         prepared: _Prepared | None = None  # weighed once a candidate is comparable (most articles have none)
