@@ -180,7 +180,8 @@ class DocSig:
         return _unpickle_sig, (*packed, len(self.title), self.numbers, self.lead_numbers, published, self.source)
 
     def __getattr__(self, name: str) -> Any:
-        """`tf` of an unpickled signature, made on first use (placing a signature does not need it)."""
+        """`tf` of a signature made from its columns (by fingerprint or unpickled), paired up on first use (placing
+        or pickling a signature does not need it)."""
         columns = self.__dict__.get("_columns")
         if name != "tf" or columns is None:
             raise AttributeError(name)
@@ -250,15 +251,19 @@ def fingerprint(title: str, text: str, *, source: str = "", published: datetime 
     counts = Counter(tokens)
     terms = sorted(counts)
     lead_numbers = _numbers(chain(title_words, body_words[:LEAD_WORDS]))
-    return DocSig(
+    # Made as _unpickle_sig makes one: from its columns (terms sorted, their counts), `tf` paired up when first read
+    # (placing and pickling a signature read only the columns).
+    sig = DocSig.__new__(DocSig)
+    sig.__dict__.update(
         title=tuple(title_tokens),
         lead=tuple(tokens[: len(title_tokens) + LEAD_TOKENS]),
-        tf=tuple(zip(terms, map(counts.__getitem__, terms), strict=True)),  # terms are distinct: sorted by term
         numbers=lead_numbers | _numbers(islice(body_words, LEAD_WORDS, None)),  # each word is searched once
         lead_numbers=lead_numbers,
         published=_utc(published),
         source=source,
+        _columns=(tuple(terms), tuple(map(counts.__getitem__, terms))),
     )
+    return sig
 
 
 class _IdfLogs(dict[int, float]):

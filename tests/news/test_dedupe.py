@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import random
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -196,6 +197,16 @@ def test_signatures_survive_pickling_equal_and_place_alike(title: str, text: str
     assert placements[0] == placements[1]
     trimmed = pickle.loads(pickle.dumps(sig(TRIMMED, "watan")))
     assert similarity(sig(WIRE, "okaz"), trimmed) == similarity(sig(WIRE, "okaz"), sig(TRIMMED, "watan"))
+
+
+def test_a_fingerprint_is_the_signature_its_fields_make() -> None:
+    """fingerprint builds its signature from term columns (tf paired up when read): the same as one made by __init__."""
+    made = fingerprint(*WIRE, source="okaz", published=T0)
+    tokens = content_tokens(WIRE[0]) + content_tokens(WIRE[1])
+    assert made.tf == tuple(sorted(Counter(tokens).items()))
+    fields = {name: getattr(made, name) for name in DocSig.__dataclass_fields__}
+    assert DocSig(**fields) == made and hash(DocSig(**fields)) == hash(made)
+    assert pickle.dumps(DocSig(**fields)) == pickle.dumps(fingerprint(*WIRE, source="okaz", published=T0))
 
 
 def test_pickled_signatures_are_smaller_than_their_fields() -> None:
