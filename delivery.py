@@ -442,9 +442,7 @@ class Sender:
         """Claim due deliveries of up to `count` chats not already in flight (planning new ones when none is)."""
         for _ in range(2):
             async with self.sessionmaker.begin() as session:
-                claimed = await outbox.claim_chats(
-                    session, count, per_chat=self.stories_per_message, exclude=busy
-                )
+                claimed = await outbox.claim_chats(session, count, per_chat=self.stories_per_message, exclude=busy)
             if claimed or not await self.plan():
                 return claimed
         return []

@@ -69,7 +69,10 @@ async def seed(db: async_sessionmaker[AsyncSession], count: int) -> None:
     now = datetime.now(UTC)
     chats = range(FIRST_CHAT, FIRST_CHAT + count)
     async with db.begin() as session:
-        rows = [{"chat_id": c, "chat_type": "private", "language": "ar", "created_at": now, "updated_at": now} for c in chats]
+        rows = [
+            {"chat_id": c, "chat_type": "private", "language": "ar", "created_at": now, "updated_at": now}
+            for c in chats
+        ]
         await session.execute(insert(subscribers.Subscriber), rows)
         await session.execute(
             insert(subscribers.Follow), [{"chat_id": c, "topic_key": TOPIC, "created_at": now} for c in chats]
@@ -81,8 +84,13 @@ async def seed(db: async_sessionmaker[AsyncSession], count: int) -> None:
         session.add_all([feed, story])
         await session.flush()
         article = Article(
-            story_id=story.id, content_hash="fanout", url="https://www.alriyadh.com/1", title=title, text=digest,
-            digest=digest, published_at=now,
+            story_id=story.id,
+            content_hash="fanout",
+            url="https://www.alriyadh.com/1",
+            title=title,
+            text=digest,
+            digest=digest,
+            published_at=now,
         )
         session.add_all([article, StoryTopic(story_id=story.id, topic_key=TOPIC)])
         await session.flush()

@@ -171,9 +171,7 @@ async def preferences_of(session: AsyncSession, chat_id: int) -> Preferences:
 async def save_preferences(session: AsyncSession, chat_id: int, preferences: Preferences) -> None:
     """Store a chat's delivery preferences."""
     await session.execute(
-        update(Subscriber)
-        .where(Subscriber.chat_id == chat_id)
-        .values(**asdict(preferences), updated_at=utcnow())
+        update(Subscriber).where(Subscriber.chat_id == chat_id).values(**asdict(preferences), updated_at=utcnow())
     )
 
 

@@ -268,7 +268,9 @@ def make_rig_settings(server: BotApiServer, tmp_path: Path, per_chat_per_second:
 
 
 @pytest.fixture
-async def rig(sqlite_db: async_sessionmaker[AsyncSession], tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+async def rig(
+    sqlite_db: async_sessionmaker[AsyncSession], tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Rig]:
     options = getattr(request, "param", {})
     async with BotApiServer(enforce_limits=options.get("enforce_limits", False)) as server:
         # Pacing per chat is tested on a fake clock above; here a chat takes 20 a second to keep tests fast.
@@ -403,9 +405,11 @@ async def test_pending_deliveries_of_a_blocked_chat_are_dropped(rig: Rig) -> Non
     await push(rig.db, now_story, [5])
     await push(rig.db, later_story, [5])
     async with rig.db.begin() as session:  # the second one waits for a digest
-        await session.execute(update(Delivery).where(Delivery.story_id == later_story).values(
-            not_before=datetime.now(UTC) + timedelta(hours=1)
-        ))
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.story_id == later_story)
+            .values(not_before=datetime.now(UTC) + timedelta(hours=1))
+        )
     rig.server.block(5)
     await rig.sender.drain(rig.bot)
     async with rig.db() as session:

@@ -70,7 +70,9 @@ async def test_a_crash_mid_fan_out_loses_at_most_what_was_in_flight_and_sends_no
             try:
                 await wait_for_polls(feeds, 1)  # the first fetch stores history and pushes nothing
                 server.inject("sendMessage", delay=0.1, times=None)  # slow sends: some are always on the wire
-                feeds.add("/feed.xml", rss([Item("iran-russia-1", title, body), Item("weather-1", *WEATHER)]), headers=RSS)
+                feeds.add(
+                    "/feed.xml", rss([Item("iran-russia-1", title, body), Item("weather-1", *WEATHER)]), headers=RSS
+                )
                 await server.wait_for_sent(KILL_AFTER, timeout=60)
             finally:
                 await stop(bot, signal.SIGKILL)

@@ -170,7 +170,9 @@ async def test_in_a_forum_a_follow_button_answers_in_the_thread_it_was_pressed_i
     forum = -1001000000079
     bot.server.admin_ids.add(ADMIN)
     bot.server.add_chat({"id": forum, "type": "supergroup", "title": "منتدى", "is_forum": True})
-    bot.server.user_sends("/follow Rusia - Iram", user_id=ADMIN, chat_id=forum, chat_type="supergroup", message_thread_id=5)
+    bot.server.user_sends(
+        "/follow Rusia - Iram", user_id=ADMIN, chat_id=forum, chat_type="supergroup", message_thread_id=5
+    )
     (reply,) = await bot.server.wait_for_sent(1, chat_id=forum)
     assert reply.message_thread_id == 5
     bot.server.user_clicks("f:iran+russia", message=reply, user_id=ADMIN)
@@ -235,9 +237,29 @@ async def test_too_long_topics_and_keywords_get_clear_limits(bot: RunningBot) ->
 async def test_keyword_confirmation_respects_the_topic_limit(bot: RunningBot, tmp_path: Path) -> None:
     async with bot.app.bot_data.db.begin() as session:
         await subscribers.touch(session, 7, chat_type="private", language="ar")
-        for key in ["iran", "russia", "syria", "yemen", "iraq", "lebanon", "egypt", "turkey", "israel", "qatar",
-                    "oman", "jordan", "kuwait", "bahrain", "libya", "sudan", "tunisia", "algeria", "morocco", "china",
-                    "ukraine"][: bot.settings.max_topics_per_chat]:
+        for key in [
+            "iran",
+            "russia",
+            "syria",
+            "yemen",
+            "iraq",
+            "lebanon",
+            "egypt",
+            "turkey",
+            "israel",
+            "qatar",
+            "oman",
+            "jordan",
+            "kuwait",
+            "bahrain",
+            "libya",
+            "sudan",
+            "tunisia",
+            "algeria",
+            "morocco",
+            "china",
+            "ukraine",
+        ][: bot.settings.max_topics_per_chat]:
             await subscribers.follow(session, 7, key)
     bot.server.user_sends("/follow الطاقة الشمسية", user_id=7)
     (reply,) = await bot.server.wait_for_sent(1, chat_id=7)
@@ -250,7 +272,12 @@ async def test_keyword_confirmation_respects_the_topic_limit(bot: RunningBot, tm
 async def test_follow_without_topic_suggests_most_followed_and_most_active(bot: RunningBot) -> None:
     now = datetime.now(UTC)
     async with bot.app.bot_data.db.begin() as session:
-        for chat_id, keys in {100: ["syria", "kw:سر"], 101: ["syria", "kw:سر"], 102: ["yemen", "kw:سر"], 7: ["iran"]}.items():
+        for chat_id, keys in {
+            100: ["syria", "kw:سر"],
+            101: ["syria", "kw:سر"],
+            102: ["yemen", "kw:سر"],
+            7: ["iran"],
+        }.items():
             await subscribers.touch(session, chat_id, chat_type="private", language="ar")
             for key in keys:
                 await subscribers.follow(session, chat_id, key)
