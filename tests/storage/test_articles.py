@@ -74,6 +74,18 @@ async def test_replace_text_keeps_the_row_and_its_story(db) -> None:
     assert (title, texts) == ("c", ["النص الكامل للخبر"])
 
 
+async def test_stories_updated_sets_new_digests_and_touches_the_rest(db) -> None:  # type: ignore[no-untyped-def]
+    async with db.begin() as session:
+        grown, touched, other = [await _story(session, title, [("نص", None)]) for title in ("g", "t", "o")]
+    later = NOW + timedelta(hours=1)
+    async with db.begin() as session:
+        await articles.stories_updated(session, {grown.id: "ملخص جديد.", touched.id: None}, later)
+    async with db() as session:
+        rows = {s.id: s for s in (await session.scalars(select(articles.Story))).all()}
+    assert (rows[grown.id].digest, rows[touched.id].digest, rows[other.id].digest) == ("ملخص جديد.", "t.", "o.")
+    assert [rows[s.id].updated_at.replace(tzinfo=UTC) == later for s in (grown, touched, other)] == [True, True, False]
+
+
 async def test_texts_and_topics_of_several_stories(db) -> None:
     async with db.begin() as session:
         one = await _story(session, "d", [(f"نص {n}", None) for n in range(7)])
