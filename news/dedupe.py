@@ -207,16 +207,22 @@ def _unpickle_sig(terms: str | bytes, lead: str | bytes, counts: Sequence[int], 
     """The signature DocSig.__reduce__ packed (equal to the original; `tf` is rebuilt when first read)."""
     numbers, lead_numbers, published, source = rest
     lead_tokens = tuple(_unpack(lead))
-    sig = DocSig.__new__(DocSig)
-    sig.__dict__.update(
+    return _sig_from_columns(
+        (_unpack(terms), counts),
         title=lead_tokens[:n_title],
         lead=lead_tokens,
         numbers=numbers,
         lead_numbers=lead_numbers,
         published=None if published is None else _EPOCH + published * _MICROSECOND,
         source=source,
-        _columns=(_unpack(terms), counts),
     )
+
+
+def _sig_from_columns(columns: tuple[Sequence[str], Sequence[int]], **fields: Any) -> DocSig:
+    """A signature from its term columns (terms sorted, their counts) and its other fields; `tf` is paired up from
+    the columns when first read (placing and pickling a signature read only the columns)."""
+    sig = DocSig.__new__(DocSig)
+    sig.__dict__.update(fields, _columns=columns)
     return sig
 
 
@@ -251,19 +257,15 @@ def fingerprint(title: str, text: str, *, source: str = "", published: datetime 
     counts = Counter(tokens)
     terms = sorted(counts)
     lead_numbers = _numbers(chain(title_words, body_words[:LEAD_WORDS]))
-    # Made as _unpickle_sig makes one: from its columns (terms sorted, their counts), `tf` paired up when first read
-    # (placing and pickling a signature read only the columns).
-    sig = DocSig.__new__(DocSig)
-    sig.__dict__.update(
+    return _sig_from_columns(
+        (tuple(terms), tuple(map(counts.__getitem__, terms))),
         title=tuple(title_tokens),
         lead=tuple(tokens[: len(title_tokens) + LEAD_TOKENS]),
         numbers=lead_numbers | _numbers(islice(body_words, LEAD_WORDS, None)),  # each word is searched once
         lead_numbers=lead_numbers,
         published=_utc(published),
         source=source,
-        _columns=(tuple(terms), tuple(map(counts.__getitem__, terms))),
     )
-    return sig
 
 
 class _IdfLogs(dict[int, float]):
