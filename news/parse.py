@@ -304,7 +304,7 @@ def _item(entry: Any) -> FeedItem:
     Keys are read with dict.get: none of them is one FeedParserDict's own get renames, and its get is a Python
     method with a chain of special cases ("updated_parsed" alone falls back, to "published_parsed", read first).
     """
-    get = entry.get if type(entry) is not FeedParserDict else functools.partial(dict.get, entry)
+    get = functools.partial(dict.get, entry)
     contents = [c for c in get("content", []) if dict.get(c, "value")]
     content = max(contents, key=lambda c: len(c["value"]), default=None)
     return FeedItem(
