@@ -10,7 +10,8 @@ being decoded whole as windows-1252.
 feedparser re-resolves its base URI at every start tag when it is given one, so it is given none: the
 entries' links and ids are resolved afterwards, with feedparser's own join, exactly as it would have
 resolved them (documents where that cannot be told from the entries, e.g. with xml:base, are parsed with
-the base as before).
+the base as before). Two of feedparser.mixin's module globals are replaced by faster equivalents on import
+(its cp1252 table and its `copy`); tests check each gives the same results.
 """
 
 from __future__ import annotations
